@@ -1,0 +1,605 @@
+//! E-mail: typed messages rendered from `templates/email/<name>/{subject.txt, body.txt,
+//! body.html}`, a transactional outbox (`MailStore`), and the background worker that delivers
+//! it with retries and exponential back-off through SMTP (lettre) or into files.
+//!
+//! The same outbox and worker carry text messages (`NewMail::sms`, channel `sms`): they go out
+//! through the configured `SmsSender`, are not sent after the code they carry expired, and their
+//! text is blanked once delivered, abandoned or expired.
+//!
+//! How to send mail from a feature:
+//! 1. `let mail = state.mailer.render(&to, &Message::PasswordReset { .. })?;` (a `NewMail`);
+//! 2. hand it to the store method that makes the change (e.g. `AccountStore::reset_password`),
+//!    so the mail is queued in the same transaction, or call `mailer.enqueue(store, mail)` when
+//!    there is no change to tie it to;
+//! 3. `state.mailer.wake()` after the commit, so the worker sends it now rather than at its next
+//!    poll.
+//!
+//! Links in mails are built from `settings.issuer()` only, never from a request's `Host`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use tera::{Context, Tera};
+use tokio::sync::Notify;
+
+use crate::config::{MailSettings, MailTransport};
+use crate::sms::{SmsError, SmsSender};
+use crate::store::{Channel, NewMail, OutboxMail, Store, StoreError};
+
+/// How long a claimed message is reserved for one worker before another may retry it.
+const LEASE_SECS: i64 = 120;
+/// Messages claimed per round.
+const BATCH: i64 = 20;
+/// Longest wait between two attempts.
+const MAX_BACKOFF_SECS: i64 = 3600;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "verify_email/subject.txt",
+        include_str!("../../templates/email/verify_email/subject.txt"),
+    ),
+    (
+        "verify_email/body.txt",
+        include_str!("../../templates/email/verify_email/body.txt"),
+    ),
+    (
+        "verify_email/body.html",
+        include_str!("../../templates/email/verify_email/body.html"),
+    ),
+    (
+        "already_registered/subject.txt",
+        include_str!("../../templates/email/already_registered/subject.txt"),
+    ),
+    (
+        "already_registered/body.txt",
+        include_str!("../../templates/email/already_registered/body.txt"),
+    ),
+    (
+        "already_registered/body.html",
+        include_str!("../../templates/email/already_registered/body.html"),
+    ),
+    (
+        "password_reset/subject.txt",
+        include_str!("../../templates/email/password_reset/subject.txt"),
+    ),
+    (
+        "password_reset/body.txt",
+        include_str!("../../templates/email/password_reset/body.txt"),
+    ),
+    (
+        "password_reset/body.html",
+        include_str!("../../templates/email/password_reset/body.html"),
+    ),
+    (
+        "password_changed/subject.txt",
+        include_str!("../../templates/email/password_changed/subject.txt"),
+    ),
+    (
+        "password_changed/body.txt",
+        include_str!("../../templates/email/password_changed/body.txt"),
+    ),
+    (
+        "password_changed/body.html",
+        include_str!("../../templates/email/password_changed/body.html"),
+    ),
+    (
+        "email_change/subject.txt",
+        include_str!("../../templates/email/email_change/subject.txt"),
+    ),
+    (
+        "email_change/body.txt",
+        include_str!("../../templates/email/email_change/body.txt"),
+    ),
+    (
+        "email_change/body.html",
+        include_str!("../../templates/email/email_change/body.html"),
+    ),
+    (
+        "email_changed/subject.txt",
+        include_str!("../../templates/email/email_changed/subject.txt"),
+    ),
+    (
+        "email_changed/body.txt",
+        include_str!("../../templates/email/email_changed/body.txt"),
+    ),
+    (
+        "email_changed/body.html",
+        include_str!("../../templates/email/email_changed/body.html"),
+    ),
+    (
+        "login_code/subject.txt",
+        include_str!("../../templates/email/login_code/subject.txt"),
+    ),
+    (
+        "login_code/body.txt",
+        include_str!("../../templates/email/login_code/body.txt"),
+    ),
+    (
+        "login_code/body.html",
+        include_str!("../../templates/email/login_code/body.html"),
+    ),
+    (
+        "verify_email/ko/subject.txt",
+        include_str!("../../templates/email/verify_email/ko/subject.txt"),
+    ),
+    (
+        "verify_email/ko/body.txt",
+        include_str!("../../templates/email/verify_email/ko/body.txt"),
+    ),
+    (
+        "verify_email/ko/body.html",
+        include_str!("../../templates/email/verify_email/ko/body.html"),
+    ),
+    (
+        "password_reset/ko/subject.txt",
+        include_str!("../../templates/email/password_reset/ko/subject.txt"),
+    ),
+    (
+        "password_reset/ko/body.txt",
+        include_str!("../../templates/email/password_reset/ko/body.txt"),
+    ),
+    (
+        "password_reset/ko/body.html",
+        include_str!("../../templates/email/password_reset/ko/body.html"),
+    ),
+    (
+        "login_code/ko/subject.txt",
+        include_str!("../../templates/email/login_code/ko/subject.txt"),
+    ),
+    (
+        "login_code/ko/body.txt",
+        include_str!("../../templates/email/login_code/ko/body.txt"),
+    ),
+    (
+        "login_code/ko/body.html",
+        include_str!("../../templates/email/login_code/ko/body.html"),
+    ),
+    (
+        "password_changed/ko/subject.txt",
+        include_str!("../../templates/email/password_changed/ko/subject.txt"),
+    ),
+    (
+        "password_changed/ko/body.txt",
+        include_str!("../../templates/email/password_changed/ko/body.txt"),
+    ),
+    (
+        "password_changed/ko/body.html",
+        include_str!("../../templates/email/password_changed/ko/body.html"),
+    ),
+    (
+        "invitation/subject.txt",
+        include_str!("../../templates/email/invitation/subject.txt"),
+    ),
+    (
+        "invitation/body.txt",
+        include_str!("../../templates/email/invitation/body.txt"),
+    ),
+    (
+        "invitation/body.html",
+        include_str!("../../templates/email/invitation/body.html"),
+    ),
+];
+
+/// The messages Portcullis sends. Each names its template folder and fills its context.
+#[derive(Clone)]
+pub enum Message {
+    /// Confirm an address: a single-use link and a 6-digit code.
+    VerifyEmail {
+        name: Option<String>,
+        link: String,
+        code: String,
+        link_hours: i64,
+        code_minutes: i64,
+    },
+    /// Someone tried to sign up with an address that already has an account.
+    AlreadyRegistered {
+        login_link: String,
+        reset_link: String,
+    },
+    /// A single-use password-reset link.
+    PasswordReset {
+        name: Option<String>,
+        link: String,
+        minutes: i64,
+    },
+    /// Notice after the password changed.
+    PasswordChanged {
+        name: Option<String>,
+        reset_link: String,
+    },
+    /// To a new address: confirm it before it replaces the old one.
+    EmailChange {
+        name: Option<String>,
+        link: String,
+        link_hours: i64,
+    },
+    /// To the old address after the change.
+    EmailChanged {
+        name: Option<String>,
+        new_email: String,
+    },
+    /// A one-time sign-in code.
+    LoginCode {
+        name: Option<String>,
+        code: String,
+        minutes: i64,
+    },
+    /// An administrator created the account: a single-use link to choose the first password.
+    Invitation {
+        name: Option<String>,
+        link: String,
+        /// How long the link works, in words ("7 days", "12 hours").
+        valid_for: String,
+    },
+}
+
+impl std::fmt::Debug for Message {
+    // Links and codes are secrets: only the kind is printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.template())
+    }
+}
+
+impl Message {
+    fn template(&self) -> &'static str {
+        match self {
+            Self::VerifyEmail { .. } => "verify_email",
+            Self::AlreadyRegistered { .. } => "already_registered",
+            Self::PasswordReset { .. } => "password_reset",
+            Self::PasswordChanged { .. } => "password_changed",
+            Self::EmailChange { .. } => "email_change",
+            Self::EmailChanged { .. } => "email_changed",
+            Self::LoginCode { .. } => "login_code",
+            Self::Invitation { .. } => "invitation",
+        }
+    }
+
+    fn context(&self) -> Context {
+        let mut ctx = Context::new();
+        match self {
+            Self::VerifyEmail {
+                name,
+                link,
+                code,
+                link_hours,
+                code_minutes,
+            } => {
+                ctx.insert("name", name);
+                ctx.insert("link", link);
+                ctx.insert("code", code);
+                ctx.insert("link_hours", link_hours);
+                ctx.insert("code_minutes", code_minutes);
+            }
+            Self::AlreadyRegistered {
+                login_link,
+                reset_link,
+            } => {
+                ctx.insert("login_link", login_link);
+                ctx.insert("reset_link", reset_link);
+            }
+            Self::PasswordReset {
+                name,
+                link,
+                minutes,
+            } => {
+                ctx.insert("name", name);
+                ctx.insert("link", link);
+                ctx.insert("minutes", minutes);
+            }
+            Self::PasswordChanged { name, reset_link } => {
+                ctx.insert("name", name);
+                ctx.insert("reset_link", reset_link);
+            }
+            Self::EmailChange {
+                name,
+                link,
+                link_hours,
+            } => {
+                ctx.insert("name", name);
+                ctx.insert("link", link);
+                ctx.insert("link_hours", link_hours);
+            }
+            Self::EmailChanged { name, new_email } => {
+                ctx.insert("name", name);
+                ctx.insert("new_email", new_email);
+            }
+            Self::LoginCode {
+                name,
+                code,
+                minutes,
+            } => {
+                ctx.insert("name", name);
+                ctx.insert("code", code);
+                ctx.insert("minutes", minutes);
+            }
+            Self::Invitation {
+                name,
+                link,
+                valid_for,
+            } => {
+                ctx.insert("name", name);
+                ctx.insert("link", link);
+                ctx.insert("valid_for", valid_for);
+            }
+        }
+        ctx
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("template: {0}")]
+    Template(#[from] tera::Error),
+    #[error("address: {0}")]
+    Address(#[from] lettre::address::AddressError),
+    #[error("message: {0}")]
+    Build(#[from] lettre::error::Error),
+    #[error("smtp: {0}")]
+    Smtp(#[from] lettre::transport::smtp::Error),
+    #[error("file: {0}")]
+    File(#[from] std::io::Error),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("sms: {0}")]
+    Sms(#[from] SmsError),
+}
+
+enum Transport {
+    File(PathBuf),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// Renders messages and delivers the outbox (mail and SMS). One per process, shared through
+/// `AppState`.
+pub struct Mailer {
+    tera: Tera,
+    from: Mailbox,
+    transport: Transport,
+    sms: Arc<dyn SmsSender>,
+    wake: Notify,
+    max_attempts: i64,
+    retry_base: i64,
+    poll_interval: Duration,
+}
+
+impl Mailer {
+    /// `sms` delivers the outbox rows of channel `sms`.
+    pub fn new(settings: &MailSettings, sms: Arc<dyn SmsSender>) -> Result<Self, MailError> {
+        let mut tera = Tera::new();
+        // Names end in .txt (no escaping: plain text) or .html (escaped).
+        tera.add_raw_templates(TEMPLATES.iter().copied())?;
+        let transport = match settings.transport {
+            MailTransport::File => Transport::File(settings.dir.clone()),
+            MailTransport::Smtp => {
+                let mut builder =
+                    AsyncSmtpTransport::<Tokio1Executor>::from_url(settings.smtp_url.expose())?
+                        .timeout(Some(Duration::from_secs(20)));
+                if !settings.smtp_username.is_empty() {
+                    builder = builder.credentials(Credentials::new(
+                        settings.smtp_username.clone(),
+                        settings.smtp_password.expose().to_owned(),
+                    ));
+                }
+                Transport::Smtp(builder.build())
+            }
+        };
+        Ok(Self {
+            tera,
+            from: settings.from.parse()?,
+            transport,
+            sms,
+            wake: Notify::new(),
+            max_attempts: settings.max_attempts,
+            retry_base: settings.retry_base,
+            poll_interval: Duration::from_secs(settings.poll_interval.unsigned_abs()),
+        })
+    }
+
+    /// Render `message` for `to` (subject, plain text and HTML parts) in the default language.
+    pub fn render(&self, to: &str, message: &Message) -> Result<NewMail, MailError> {
+        self.render_in(to, message, None)
+    }
+
+    /// Render in `locale` (a BCP 47 tag such as `ko-KR`) when a translation exists
+    /// (`templates/email/<name>/<language>/`), else in the default language.
+    pub fn render_in(
+        &self,
+        to: &str,
+        message: &Message,
+        locale: Option<&str>,
+    ) -> Result<NewMail, MailError> {
+        let base = message.template();
+        let language = locale
+            .and_then(|l| l.split(['-', '_']).next())
+            .map(str::to_ascii_lowercase)
+            .filter(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_lowercase()));
+        let localized = language.map(|l| format!("{base}/{l}"));
+        let name = match &localized {
+            Some(n)
+                if TEMPLATES
+                    .iter()
+                    .any(|(t, _)| *t == format!("{n}/subject.txt")) =>
+            {
+                n.as_str()
+            }
+            _ => base,
+        };
+        let ctx = message.context();
+        let subject = self.tera.render(&format!("{name}/subject.txt"), &ctx)?;
+        Ok(NewMail {
+            recipient: to.to_owned(),
+            subject: subject.lines().next().unwrap_or_default().trim().to_owned(),
+            body_text: self.tera.render(&format!("{name}/body.txt"), &ctx)?,
+            body_html: self.tera.render(&format!("{name}/body.html"), &ctx)?,
+            channel: Channel::Email,
+            expires_at: None,
+        })
+    }
+
+    /// Queue one mail on its own and wake the worker.
+    pub async fn enqueue(&self, store: &dyn Store, mail: &NewMail) -> Result<(), MailError> {
+        store.enqueue_mail(mail, crate::now()).await?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Tell the worker that new mail is waiting.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    async fn deliver(&self, mail: &OutboxMail) -> Result<(), MailError> {
+        if mail.is_sms() {
+            self.sms.send(&mail.recipient, &mail.body_text).await?;
+            return Ok(());
+        }
+        let message = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(mail.recipient.parse()?)
+            .subject(mail.subject.clone())
+            .multipart(MultiPart::alternative_plain_html(
+                mail.body_text.clone(),
+                mail.body_html.clone(),
+            ))?;
+        match &self.transport {
+            Transport::Smtp(smtp) => {
+                smtp.send(message).await?;
+            }
+            Transport::File(dir) => {
+                tokio::fs::create_dir_all(dir).await?;
+                // Write then rename, so a reader never sees half a message.
+                let tmp = dir.join(format!(".{}.tmp", mail.id));
+                tokio::fs::write(&tmp, message.formatted()).await?;
+                tokio::fs::rename(&tmp, dir.join(format!("{}.eml", mail.id))).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Seconds to wait after the `attempts`-th failed attempt: base·2^(attempts-1), capped.
+    fn backoff(&self, attempts: i64) -> i64 {
+        let exp = u32::try_from((attempts - 1).clamp(0, 20)).unwrap_or(20);
+        self.retry_base
+            .saturating_mul(2_i64.saturating_pow(exp))
+            .min(MAX_BACKOFF_SECS)
+    }
+
+    /// One round: deliver every due message. Returns how many were claimed.
+    pub async fn deliver_due(&self, store: &dyn Store) -> Result<usize, StoreError> {
+        let now = crate::now();
+        let batch = store.claim_due_mail(now, LEASE_SECS, BATCH).await?;
+        for mail in &batch {
+            match self.deliver(mail).await {
+                Ok(()) => {
+                    tracing::info!(mail.id = %mail.id, channel = %mail.channel, "mail delivered");
+                    store.mark_mail_sent(&mail.id, crate::now()).await?;
+                }
+                Err(e) => {
+                    let attempts = mail.attempts + 1;
+                    let give_up = attempts >= self.max_attempts;
+                    let now = crate::now();
+                    let error: String = e.to_string().chars().take(500).collect();
+                    if give_up {
+                        tracing::error!(mail.id = %mail.id, channel = %mail.channel, attempts, error = %error, "mail delivery failed; giving up");
+                    } else {
+                        tracing::warn!(mail.id = %mail.id, channel = %mail.channel, attempts, error = %error, "mail delivery failed; will retry");
+                    }
+                    store
+                        .mark_mail_failed(
+                            &mail.id,
+                            &error,
+                            now + self.backoff(attempts),
+                            give_up,
+                            now,
+                        )
+                        .await?;
+                }
+            }
+        }
+        Ok(batch.len())
+    }
+}
+
+/// The delivery worker: runs until the task is aborted (at shutdown). A message is marked sent
+/// only after the transport accepted it, so a crash means a retry, never a loss.
+pub async fn run_worker(store: Arc<dyn Store>, mailer: Arc<Mailer>) {
+    loop {
+        match mailer.deliver_due(store.as_ref()).await {
+            // A full batch: there may be more due right away.
+            Ok(n) if n as i64 >= BATCH => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "mail outbox unavailable; will retry"),
+        }
+        tokio::select! {
+            () = mailer.wake.notified() => {}
+            () = tokio::time::sleep(mailer.poll_interval) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailer() -> Mailer {
+        let settings =
+            crate::config::Settings::load_from(None, std::path::Path::new("/nonexistent"), &[])
+                .unwrap()
+                .settings;
+        let sms = crate::sms::from_settings(&settings.sms).unwrap();
+        Mailer::new(&settings.mail, sms).unwrap()
+    }
+
+    #[test]
+    fn renders_all_three_parts_and_escapes_html() {
+        let m = mailer()
+            .render(
+                "ann@example.com",
+                &Message::VerifyEmail {
+                    name: Some("<Ann>".into()),
+                    link: "http://127.0.0.1:8080/verify-email/confirm?token=abc".into(),
+                    code: "123456".into(),
+                    link_hours: 24,
+                    code_minutes: 15,
+                },
+            )
+            .unwrap();
+        assert_eq!(m.subject, "Confirm your e-mail address");
+        assert!(m.body_text.contains("Hello <Ann>,"));
+        assert!(m.body_text.contains("123456"));
+        assert!(m.body_html.contains("&lt;Ann&gt;"));
+        assert!(!format!("{m:?}").contains("123456"));
+    }
+
+    #[test]
+    fn localised_when_a_translation_exists() {
+        let m = mailer();
+        let msg = Message::LoginCode {
+            name: None,
+            code: "123456".into(),
+            minutes: 10,
+        };
+        let ko = m.render_in("a@example.com", &msg, Some("ko-KR")).unwrap();
+        assert_eq!(ko.subject, "로그인 코드");
+        assert!(ko.body_text.contains("123456"));
+        let fallback = m.render_in("a@example.com", &msg, Some("xx")).unwrap();
+        assert_eq!(fallback.subject, "Your sign-in code");
+        let none = m
+            .render_in("a@example.com", &msg, Some("../../etc"))
+            .unwrap();
+        assert_eq!(none.subject, "Your sign-in code");
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let m = mailer();
+        assert_eq!(m.backoff(1), 30);
+        assert_eq!(m.backoff(2), 60);
+        assert_eq!(m.backoff(3), 120);
+        assert_eq!(m.backoff(40), MAX_BACKOFF_SECS);
+    }
+}

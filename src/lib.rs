@@ -1,0 +1,29 @@
+//! Portcullis: an OAuth 2.0 / OpenID Connect provider.
+//!
+//! Dependencies point one way: `web` → `oauth`/`oidc` → `store`/`crypto` → `domain`.
+//! Nothing below `web` knows about HTTP frameworks; nothing outside `store` writes SQL.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod email;
+pub mod oauth;
+pub mod oidc;
+pub mod sms;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod web;
+
+/// Seconds since the Unix epoch: every timestamp in Portcullis is one of these (UTC).
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,126 @@
+//! OAuth 2.0 / OpenID Connect error codes (RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1,
+//! OIDC Core §3.1.2.6). The description is for developers and never carries secrets.
+
+use std::borrow::Cow;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The request is missing a parameter, repeats one, or is otherwise malformed.
+    InvalidRequest,
+    /// Client authentication failed (RFC 6749 §5.2).
+    InvalidClient,
+    /// The grant (code, refresh token) is invalid, expired, revoked or bound to someone else.
+    InvalidGrant,
+    /// The client may not use this grant type or response type.
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    /// The requested scope is invalid, unknown or exceeds what the client may ask for.
+    InvalidScope,
+    /// The resource owner or the server denied the request.
+    AccessDenied,
+    ServerError,
+    TemporarilyUnavailable,
+    /// `prompt=none` but the person must sign in (OIDC Core §3.1.2.6).
+    LoginRequired,
+    ConsentRequired,
+    InteractionRequired,
+    /// The access token is missing, expired, revoked or malformed (RFC 6750 §3.1).
+    InvalidToken,
+    InsufficientScope,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    /// The requested resource or audience is invalid, unknown, or not allowed for this client
+    /// (RFC 8707 §2).
+    InvalidTarget,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidTarget => "invalid_target",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: Option<Cow<'static, str>>,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            description: Some(description.into()),
+        }
+    }
+
+    pub fn bare(code: ErrorCode) -> Self {
+        Self {
+            code,
+            description: None,
+        }
+    }
+
+    pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, d)
+    }
+
+    pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, d)
+    }
+
+    pub fn invalid_client() -> Self {
+        Self::new(ErrorCode::InvalidClient, "client authentication failed")
+    }
+
+    /// An internal failure; the cause is logged by the caller, never sent.
+    pub fn server_error() -> Self {
+        Self::bare(ErrorCode::ServerError)
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.description {
+            Some(d) => write!(f, "{}: {d}", self.code.as_str()),
+            None => f.write_str(self.code.as_str()),
+        }
+    }
+}
+
+impl std::error::Error for OAuthError {}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "storage failure");
+        Self::server_error()
+    }
+}
+
+impl From<crate::crypto::KeyError> for OAuthError {
+    fn from(e: crate::crypto::KeyError) -> Self {
+        tracing::error!(error = %e, "signing failure");
+        Self::server_error()
+    }
+}

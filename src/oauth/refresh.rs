@@ -1,0 +1,256 @@
+//! The refresh token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2).
+//!
+//! Refresh tokens are opaque 256-bit random strings, stored only as SHA-256. Every use rotates:
+//! the presented token is marked used and a new one is returned, in one atomic step
+//! (`UPDATE … WHERE used_at IS NULL`), so of several concurrent requests with the same token
+//! exactly one succeeds. Presenting a rotated token again is reuse: the whole family (every
+//! refresh token descended from the same grant, and the access tokens issued with them) is
+//! revoked and the event is audited. The loser of a concurrent race cannot be told apart from an
+//! attacker replaying a stolen token, so it triggers the same revocation: a well-behaved client
+//! never sends one refresh token twice.
+
+use std::collections::HashMap;
+
+use super::access_token::{self, Grant};
+use super::error::{ErrorCode, OAuthError};
+use super::token::TokenResponse;
+use crate::audit::{self, Event, action};
+use crate::crypto::{hash_secret, random_secret};
+use crate::domain::{Client, GrantType, Scope, User};
+use crate::oidc::id_token::{self, IdTokenInput};
+use crate::store::RefreshToken;
+
+use super::Provider;
+
+/// What starts a refresh-token family: the grant a code exchange made.
+pub struct FamilyStart<'a> {
+    pub family_id: &'a str,
+    pub user_id: &'a str,
+    pub sid: Option<&'a str>,
+    pub scope: &'a str,
+    pub auth_time: i64,
+    pub access_jti: &'a str,
+    pub access_exp: i64,
+}
+
+/// The client's lifetimes, or the server defaults: (idle, absolute) in seconds.
+fn lifetimes(provider: &Provider, client: &Client) -> (i64, i64) {
+    let t = &provider.settings.tokens;
+    (
+        client
+            .refresh_token_idle_ttl
+            .unwrap_or(t.refresh_token_idle_ttl),
+        client
+            .refresh_token_absolute_ttl
+            .unwrap_or(t.refresh_token_absolute_ttl),
+    )
+}
+
+/// Store the first refresh token of a new family; returns the token to hand out.
+pub async fn issue_first(
+    provider: &Provider,
+    client: &Client,
+    start: &FamilyStart<'_>,
+    now: i64,
+) -> Result<String, OAuthError> {
+    let (idle, absolute) = lifetimes(provider, client);
+    let token = random_secret(32);
+    let family_expires_at = now + absolute;
+    provider
+        .store
+        .create_refresh_token(&RefreshToken {
+            token_hash: hash_secret(&token),
+            family_id: start.family_id.to_owned(),
+            client_id: client.id.clone(),
+            user_id: start.user_id.to_owned(),
+            sid: start.sid.map(str::to_owned),
+            scope: start.scope.to_owned(),
+            auth_time: start.auth_time,
+            created_at: now,
+            expires_at: (now + idle).min(family_expires_at),
+            family_expires_at,
+            used_at: None,
+            revoked_at: None,
+            access_jti: Some(start.access_jti.to_owned()),
+            access_exp: Some(start.access_exp),
+        })
+        .await?;
+    Ok(token)
+}
+
+fn invalid() -> OAuthError {
+    OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
+}
+
+/// `grant_type=refresh_token` for an authenticated client.
+pub async fn grant(
+    provider: &Provider,
+    client: &Client,
+    params: &HashMap<String, String>,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant(GrantType::RefreshToken) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the refresh_token grant",
+        ));
+    }
+    let presented = params
+        .get("refresh_token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let hash = hash_secret(presented);
+    let stored = provider
+        .store
+        .find_refresh_token(&hash)
+        .await?
+        .ok_or_else(invalid)?;
+    // Bound to its client (RFC 6749 §6): another client's attempt changes nothing.
+    if stored.client_id != client.id {
+        return Err(invalid());
+    }
+    if stored.revoked_at.is_some() {
+        return Err(invalid());
+    }
+    if stored.used_at.is_some() {
+        reuse_detected(provider, &stored, now).await?;
+        return Err(invalid());
+    }
+    if !stored.is_live(now) {
+        return Err(invalid());
+    }
+    // RFC 6749 §6: the scope may be narrowed for this access token, never widened. The new
+    // refresh token keeps the original grant's scope.
+    let granted = Scope::parse(&stored.scope).unwrap_or_default();
+    let scope = match params.get("scope") {
+        None => granted.clone(),
+        Some(s) => {
+            let asked =
+                Scope::parse(s).map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.0))?;
+            if asked.is_empty() {
+                granted.clone()
+            } else if asked.iter().all(|a| granted.contains(a)) {
+                asked
+            } else {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "the requested scope exceeds the original grant",
+                ));
+            }
+        }
+    };
+    let Some(user) = provider
+        .store
+        .find_user(&stored.user_id)
+        .await?
+        .filter(User::is_active)
+    else {
+        // Disabled or deleted: the grant is over.
+        provider
+            .store
+            .revoke_refresh_family(&stored.family_id, now)
+            .await?;
+        return Err(invalid());
+    };
+
+    let ttl = client
+        .access_token_ttl
+        .unwrap_or(provider.settings.tokens.access_token_ttl);
+    let jti = access_token::new_jti();
+    let (idle, _) = lifetimes(provider, client);
+    let new_token = random_secret(32);
+    let rotated = provider
+        .store
+        .rotate_refresh_token(
+            &hash,
+            now,
+            &RefreshToken {
+                token_hash: hash_secret(&new_token),
+                family_id: stored.family_id.clone(),
+                client_id: stored.client_id.clone(),
+                user_id: stored.user_id.clone(),
+                sid: stored.sid.clone(),
+                scope: stored.scope.clone(),
+                auth_time: stored.auth_time,
+                created_at: now,
+                expires_at: (now + idle).min(stored.family_expires_at),
+                family_expires_at: stored.family_expires_at,
+                used_at: None,
+                revoked_at: None,
+                access_jti: Some(jti.clone()),
+                access_exp: Some(now + ttl),
+            },
+        )
+        .await?;
+    if !rotated {
+        // Another request rotated it between our read and our write: reuse.
+        reuse_detected(provider, &stored, now).await?;
+        return Err(invalid());
+    }
+
+    let scope_text = scope.to_string();
+    let access = access_token::mint(
+        provider,
+        &Grant {
+            sub: &user.id,
+            client_id: &client.id,
+            scope: &scope_text,
+            auth_time: Some(stored.auth_time),
+            sid: stored.sid.as_deref(),
+            aud: None,
+            ttl,
+            user: Some(&user),
+        },
+        jti,
+        now,
+    )?;
+    // OIDC Core §12.2: same `sub` and `auth_time` as the original ID token; no nonce.
+    let id_token = if scope.contains("openid") {
+        Some(id_token::mint(
+            provider,
+            &IdTokenInput {
+                client,
+                user: &user,
+                scope: &scope,
+                nonce: None,
+                auth_time: stored.auth_time,
+                sid: stored.sid.as_deref(),
+                access_token: Some(&access.token),
+            },
+            now,
+        )?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope: scope_text,
+        refresh_token: Some(new_token),
+        id_token,
+    })
+}
+
+/// RFC 9700 §4.14.2: a rotated refresh token came back. Revoke its family and record it.
+async fn reuse_detected(
+    provider: &Provider,
+    stored: &RefreshToken,
+    now: i64,
+) -> Result<(), OAuthError> {
+    tracing::warn!(client.id = %stored.client_id, "refresh token reused; revoking its family");
+    let revoked = provider
+        .store
+        .revoke_refresh_family(&stored.family_id, now)
+        .await?;
+    audit::record(
+        provider.store.as_ref(),
+        Event::new(action::REFRESH_REUSE)
+            .target(stored.user_id.as_str())
+            .client(stored.client_id.as_str())
+            .failure("refresh_token_reused")
+            .detail("refresh_tokens_revoked", revoked),
+    )
+    .await;
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! Token revocation (RFC 7009).
+//!
+//! - An access token (a JWT we signed) issued to the caller goes on the deny-list until it
+//!   expires; userinfo and introspection refuse it from then on.
+//! - A refresh token issued to the caller revokes its whole family (RFC 7009 §2.1 allows it, and
+//!   RFC 9700 §4.14 recommends it), including the access tokens issued with it.
+//! - Unknown, malformed, expired and other clients' tokens change nothing; the answer is the same
+//!   200 either way (RFC 7009 §2.2), so the endpoint tells nobody whether a token exists.
+
+use super::Provider;
+use super::access_token;
+use super::error::OAuthError;
+use crate::audit::{self, Event, action};
+use crate::crypto::hash_secret;
+use crate::domain::Client;
+
+/// Revoke `token` for `caller`. `token_type_hint` is accepted but not needed: access tokens
+/// (JWTs) and refresh tokens (opaque) cannot be confused.
+pub async fn revoke(
+    provider: &Provider,
+    caller: &Client,
+    token: &str,
+    now: i64,
+) -> Result<(), OAuthError> {
+    if token.bytes().filter(|&b| b == b'.').count() == 2 {
+        let Ok(claims) = access_token::verify_signed(provider, token) else {
+            return Ok(());
+        };
+        if claims.client_id != caller.id || claims.exp <= now {
+            return Ok(());
+        }
+        provider
+            .store
+            .revoke_access_token(&claims.jti, claims.exp, now)
+            .await?;
+        audit::record(
+            provider.store.as_ref(),
+            Event::new(action::TOKEN_REVOKE)
+                .actor(format!("client:{}", caller.id))
+                .target(claims.sub.as_str())
+                .client(caller.id.as_str())
+                .detail("token_type", "access_token"),
+        )
+        .await;
+        return Ok(());
+    }
+    let Some(stored) = provider
+        .store
+        .find_refresh_token(&hash_secret(token))
+        .await?
+    else {
+        return Ok(());
+    };
+    if stored.client_id != caller.id {
+        return Ok(());
+    }
+    let revoked = provider
+        .store
+        .revoke_refresh_family(&stored.family_id, now)
+        .await?;
+    audit::record(
+        provider.store.as_ref(),
+        Event::new(action::TOKEN_REVOKE)
+            .actor(format!("client:{}", caller.id))
+            .target(stored.user_id.as_str())
+            .client(caller.id.as_str())
+            .detail("token_type", "refresh_token")
+            .detail("refresh_tokens_revoked", revoked),
+    )
+    .await;
+    Ok(())
+}

@@ -1,0 +1,265 @@
+//! Build the state, run migrations, bind (port 0 allowed), serve, shut down gracefully.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::crypto::{KeySet, PasswordHasher, load_or_create_key};
+use crate::oauth::Provider;
+use crate::state::{AppState, CookieNames};
+use crate::store::{self, Store};
+use crate::web;
+
+/// How often expired codes, sessions and deny-list entries are deleted.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(300);
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+/// Connect to the configured database and apply migrations.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let store = store::connect(
+        settings.database_url.expose(),
+        settings.database_max_connections,
+    )
+    .await
+    .context("cannot open the database (check database_url)")?;
+    store
+        .migrate()
+        .await
+        .context("cannot apply database migrations")?;
+    Ok(store)
+}
+
+impl Application {
+    /// Bind `settings.bind` and build everything.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.bind)
+            .await
+            .with_context(|| format!("cannot listen on {} (check bind)", settings.bind))?;
+        Self::with_listener(settings, listener).await
+    }
+
+    /// Build on an already bound listener (tests bind port 0 first to learn the issuer URL).
+    pub async fn with_listener(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
+        let store = open_store(&settings).await?;
+        let keys =
+            KeySet::load_or_generate(&settings.keys_dir).context("cannot load signing keys")?;
+        let csrf_key = load_or_create_key(&settings.keys_dir.join("csrf.key"))
+            .context("cannot load keys_dir/csrf.key")?;
+        let hasher = PasswordHasher::new(&settings.argon2).context("invalid argon2 parameters")?;
+        let discovery = serde_json::to_vec(&crate::oidc::discovery::metadata(&settings))
+            .context("cannot serialise discovery")?;
+        let templates = web::render::Templates::load().context("cannot compile templates")?;
+        let cookies = CookieNames::for_issuer(settings.is_https());
+        let sms = crate::sms::from_settings(&settings.sms)
+            .context("cannot set up SMS (check the [sms] settings)")?;
+        let mailer = crate::email::Mailer::new(&settings.mail, sms)
+            .context("cannot set up mail (check the [mail] settings)")?;
+        let limits = web::limits::RateLimits::new(&settings.rate_limit);
+        let provider = Provider {
+            settings: Arc::new(settings),
+            store,
+            keys: Arc::new(keys),
+            hasher,
+            logout_wake: Arc::new(tokio::sync::Notify::new()),
+            clients: Arc::default(),
+        };
+        Ok(Self {
+            listener,
+            state: AppState {
+                provider,
+                templates: Arc::new(templates),
+                discovery: discovery.into(),
+                csrf_key: Arc::new(csrf_key),
+                cookies,
+                mailer: Arc::new(mailer),
+                limits: Arc::new(limits),
+            },
+        })
+    }
+
+    /// The protocol core (settings, store, keys), e.g. for tests that seed data.
+    pub fn provider(&self) -> &Provider {
+        &self.state.provider
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serve until `shutdown` resolves, then finish in-flight requests and close the pool.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let store = self.state.provider.store.clone();
+        let housekeeping = tokio::spawn(housekeeping(self.state.provider.clone()));
+        let backchannel = tokio::spawn(crate::oidc::backchannel::run(self.state.provider.clone()));
+        // Registered before serving, so a SIGHUP never meets the default action (terminate).
+        let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let key_watch = tokio::spawn(watch_keys(self.state.provider.keys.clone(), hup));
+        let mail_worker = tokio::spawn(crate::email::run_worker(
+            store.clone(),
+            self.state.mailer.clone(),
+        ));
+        let app = web::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        tracing::info!(addr = %self.listener.local_addr()?, "portcullis listening");
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        housekeeping.abort();
+        backchannel.abort();
+        key_watch.abort();
+        mail_worker.abort();
+        store.close().await;
+        tracing::info!("portcullis stopped");
+        result
+    }
+
+    pub async fn run(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Delivered or abandoned mail is kept this long (seconds) for support, then deleted.
+const MAIL_RETENTION: i64 = 7 * 86_400;
+/// Bodies of delivered or abandoned mail (one-time codes and links in the clear) are blanked this
+/// long (seconds) after they finished; the headers stay for support until `MAIL_RETENTION`.
+const MAIL_BODY_RETENTION: i64 = 600;
+
+async fn housekeeping(provider: Provider) {
+    let store = provider.store.clone();
+    // The first pass comes one period after start, not at once: a start (or a burst of restarts)
+    // does not add database work, and nothing here is urgent. Every pass is idempotent.
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + HOUSEKEEPING_EVERY,
+        HOUSEKEEPING_EVERY,
+    );
+    loop {
+        tick.tick().await;
+        let now = crate::now();
+        run_housekeeping(store.as_ref(), &provider.settings, now).await;
+        if provider.settings.keys_auto_prune {
+            prune_keys(&provider, now).await;
+        }
+    }
+}
+
+/// One housekeeping pass: expired rows and refresh-token families, old outbox mail (bodies
+/// blanked `MAIL_BODY_RETENTION` after delivery, rows deleted after `MAIL_RETENTION`), audit
+/// entries past `audit.retention_days`, and accounts deleted longer than
+/// `accounts.deletion_grace_period` ago (their personal data goes for good). Errors are logged;
+/// the next pass retries.
+pub async fn run_housekeeping(store: &dyn Store, settings: &Settings, now: i64) {
+    const DAY: i64 = 86_400;
+    match store.purge_expired(now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(rows = n, "expired rows purged"),
+        Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
+    }
+    match store.purge_refresh_tokens(now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(rows = n, "expired refresh-token families purged"),
+        Err(e) => tracing::warn!(error = %e, "refresh-token purge failed; will retry"),
+    }
+    if let Err(e) = store.purge_mail_before(now - MAIL_RETENTION).await {
+        tracing::warn!(error = %e, "mail outbox cleanup failed; will retry");
+    }
+    if let Err(e) = store.scrub_mail_bodies(now - MAIL_BODY_RETENTION).await {
+        tracing::warn!(error = %e, "mail body scrub failed; will retry");
+    }
+    if settings.audit.retention_days > 0 {
+        match store
+            .purge_audit_before(now - settings.audit.retention_days * DAY)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "audit entries past retention deleted"),
+            Err(e) => tracing::warn!(error = %e, "audit retention failed; will retry"),
+        }
+    }
+    match store
+        .purge_deleted_users(now - settings.accounts.deletion_grace_period)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(users = n, "deleted accounts purged after the grace period"),
+        Err(e) => tracing::warn!(error = %e, "purge of deleted accounts failed; will retry"),
+    }
+}
+
+/// `keys prune`, run by housekeeping; the key watcher then drops the keys from the JWKS.
+async fn prune_keys(provider: &Provider, now: i64) {
+    let clients = match provider.store.list_clients().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "key prune skipped: cannot list clients");
+            return;
+        }
+    };
+    let retention = crate::oauth::key_retention(&provider.settings, &clients);
+    match KeySet::prune(&provider.settings.keys_dir, retention, now) {
+        Ok(removed) => {
+            for k in removed {
+                tracing::info!(kid = %k.kid, alg = %k.alg, "retired signing key removed");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "key prune failed; will retry"),
+    }
+}
+
+/// Reload the signing keys when their files change (checked every `KEY_RELOAD_EVERY`) and at once
+/// on SIGHUP, so `keys rotate` and `keys prune` take effect without a restart.
+async fn watch_keys(keys: Arc<KeySet>, mut hup: Option<tokio::signal::unix::Signal>) {
+    let mut tick = tokio::time::interval(crate::crypto::keys::KEY_RELOAD_EVERY);
+    loop {
+        match hup.as_mut() {
+            Some(h) => {
+                tokio::select! {
+                    _ = tick.tick() => {},
+                    _ = h.recv() => tracing::info!("SIGHUP: reloading signing keys"),
+                }
+            }
+            None => {
+                tick.tick().await;
+            }
+        }
+        let keys = keys.clone();
+        match tokio::task::spawn_blocking(move || keys.reload()).await {
+            Ok(Ok(true)) => tracing::info!("signing keys reloaded"),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot reload signing keys; keeping the current set")
+            }
+            Err(e) => tracing::error!(error = %e, "key reload task failed"),
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

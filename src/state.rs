@@ -1,0 +1,56 @@
+//! Shared application state: one `Arc` per part, no globals.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::email::Mailer;
+use crate::oauth::Provider;
+use crate::web::limits::RateLimits;
+use crate::web::render::Templates;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub provider: Provider,
+    pub templates: Arc<Templates>,
+    /// Discovery document, serialised once at start.
+    pub discovery: Bytes,
+    /// Key for CSRF tokens (HMAC-SHA256), from `keys_dir/csrf.key`.
+    pub csrf_key: Arc<[u8; 32]>,
+    pub cookies: CookieNames,
+    /// Renders mail and delivers the outbox (see `crate::email`).
+    pub mailer: Arc<Mailer>,
+    /// Per-IP and per-account limits on the account endpoints.
+    pub limits: Arc<RateLimits>,
+}
+
+/// Cookie names: `__Host-` prefixed (no Domain, Path=/, Secure) when the issuer is https.
+#[derive(Clone, Debug)]
+pub struct CookieNames {
+    pub session: &'static str,
+    pub csrf: &'static str,
+    /// The authorization request waiting while this browser confirms its e-mail address, so
+    /// the confirmation link (opened in the same browser) can return to it.
+    pub pending_rid: &'static str,
+    pub secure: bool,
+}
+
+impl CookieNames {
+    pub fn for_issuer(https: bool) -> Self {
+        if https {
+            Self {
+                session: "__Host-portcullis_session",
+                csrf: "__Host-portcullis_csrf",
+                pending_rid: "__Secure-portcullis_rid",
+                secure: true,
+            }
+        } else {
+            Self {
+                session: "portcullis_session",
+                csrf: "portcullis_csrf",
+                pending_rid: "portcullis_rid",
+                secure: false,
+            }
+        }
+    }
+}

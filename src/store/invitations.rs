@@ -1,0 +1,81 @@
+//! Invitations: an administrator creates a user without a password and mails a single-use link
+//! (`CodePurpose::Invitation`, stored with `AccountStore::sign_up`, so the user, the link and the
+//! mail are written in one transaction). Accepting it is one transaction too: the link is used,
+//! the password set and the address marked verified together, or nothing happens.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+use super::accounts::AccountCode;
+
+#[async_trait]
+pub trait InvitationStore: Send + Sync + 'static {
+    /// Use the live invitation link `secret_hash` and, in the same transaction, set the user's
+    /// password and mark the address the link was sent to verified; voids the user's other
+    /// reset and invitation links. `None` (nothing written) when the link is not live, or the
+    /// account is disabled, deleted or no longer has that address.
+    async fn accept_invitation(
+        &self,
+        secret_hash: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<AccountCode>>;
+}
+
+macro_rules! impl_invitation_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::InvitationStore for $store {
+            async fn accept_invitation(
+                &self,
+                secret_hash: &str,
+                password_hash: &str,
+                now: i64,
+            ) -> $crate::store::StoreResult<Option<$crate::store::AccountCode>> {
+                let mut tx = self.begin_write().await?;
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "UPDATE account_codes SET used_at = $3 WHERE secret_hash = $1 AND purpose = $2 \
+                     AND used_at IS NULL AND expires_at > $3 RETURNING {}",
+                    $crate::store::accounts::CODE_COLUMNS
+                ));
+                let code: Option<$crate::store::AccountCode> = sqlx::query_as(sql)
+                    .bind(secret_hash)
+                    .bind($crate::store::CodePurpose::Invitation.as_str())
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(code) = code else {
+                    tx.rollback().await?;
+                    return Ok(None);
+                };
+                let changed = sqlx::query(
+                    "UPDATE users SET password_hash = $1, email_verified = TRUE, updated_at = $2 \
+                     WHERE id = $3 AND email = $4 AND disabled_at IS NULL AND deleted_at IS NULL",
+                )
+                .bind(password_hash)
+                .bind(now)
+                .bind(&code.user_id)
+                .bind(&code.target)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if changed == 0 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                sqlx::query(
+                    "UPDATE account_codes SET used_at = $1 WHERE user_id = $2 \
+                     AND purpose IN ('password_reset', 'invitation', 'email_verify_link', 'email_verify_code') \
+                     AND used_at IS NULL",
+                )
+                .bind(now)
+                .bind(&code.user_id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Some(code))
+            }
+        }
+    };
+}
+pub(crate) use impl_invitation_store;

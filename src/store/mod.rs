@@ -1,0 +1,274 @@
+//! Storage: one `Store` trait, one implementation per SQL dialect (`sqlite`, `postgres`),
+//! chosen from the URL scheme. SQL appears nowhere else in the code base.
+//!
+//! Secrets are stored only as SHA-256 hashes (`*_hash` columns); lookups go by hash.
+
+mod accounts;
+mod admin;
+mod audit;
+mod deny;
+mod invitations;
+mod logout;
+mod postgres;
+mod sql;
+mod sqlite;
+mod tokens;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::{Client, NewUser, User};
+
+pub use accounts::{
+    AccountCode, AccountPageStore, AccountStore, Channel, CodeCheck, CodePurpose, MailStore,
+    NewAccountCode, NewMail, OutboxMail, ProfileUpdate, SessionInfo,
+};
+pub use admin::{AdminStore, AdminUser, Counts, Group, LoginDay, UserFilter, UserProfile};
+pub use audit::{AuditQuery, AuditRecord, AuditStore};
+pub use invitations::InvitationStore;
+pub use logout::{Delivery, LogoutStore, SessionRef};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use tokens::{RefreshToken, TokenStore};
+
+/// Everything a backend implements: one capability trait per area, each in its own file with
+/// its own `impl_*!` macro instantiated by `sqlite.rs` and `postgres.rs`. Bring the traits into
+/// scope with `use crate::store::prelude::*`.
+pub trait Store:
+    CoreStore
+    + AuditStore
+    + TokenStore
+    + LogoutStore
+    + AdminStore
+    + AccountStore
+    + AccountPageStore
+    + MailStore
+    + InvitationStore
+    + Send
+    + Sync
+    + 'static
+{
+}
+impl<T> Store for T where
+    T: CoreStore
+        + AuditStore
+        + TokenStore
+        + LogoutStore
+        + AdminStore
+        + AccountStore
+        + AccountPageStore
+        + MailStore
+        + InvitationStore
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The capability traits, for `use crate::store::prelude::*`.
+pub mod prelude {
+    pub use super::{
+        AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, InvitationStore,
+        LogoutStore, MailStore, Store, TokenStore,
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (e.g. an e-mail already registered).
+    #[error("already exists")]
+    Conflict,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A browser sign-in session. The cookie holds a random id; the row holds only its hash.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Public session identifier for the `sid` claim (OIDC Front-/Back-Channel Logout).
+    pub sid: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id_hash: String,
+    pub sid: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// An authorization code as stored: everything the token endpoint must check it against.
+#[derive(Debug, Clone)]
+pub struct AuthorizationCode {
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub sid: Option<String>,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Set when the code was redeemed, with the access token issued then (for revocation on replay).
+    pub used_at: Option<i64>,
+    pub access_jti: Option<String>,
+    pub access_exp: Option<i64>,
+}
+
+/// The outcome of trying to redeem a code once.
+#[derive(Debug)]
+pub enum Redemption {
+    /// This call marked the code used.
+    Redeemed,
+    /// Someone else already redeemed it: the caller must treat this as a replay.
+    AlreadyUsed {
+        access_jti: Option<String>,
+        access_exp: Option<i64>,
+    },
+}
+
+/// A remembered consent, as listed on the account page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+    pub updated_at: i64,
+}
+
+/// Users, clients, sessions, codes, consents and group claims: what the sign-in flow needs.
+#[async_trait]
+pub trait CoreStore: Send + Sync + 'static {
+    /// Apply pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+    async fn close(&self);
+
+    // Users
+    async fn create_user(&self, user: &NewUser, now: i64) -> StoreResult<User>;
+    async fn find_user(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()>;
+
+    // Clients
+    async fn create_client(&self, client: &Client) -> StoreResult<()>;
+    async fn find_client(&self, id: &str) -> StoreResult<Option<Client>>;
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    /// Replace every setting of an existing client; `false` when there is no such client.
+    async fn update_client(&self, client: &Client) -> StoreResult<bool>;
+
+    // Sessions
+    async fn create_session(&self, session: &NewSession, now: i64) -> StoreResult<()>;
+    /// A live session: not ended, not expired.
+    async fn find_session(&self, id_hash: &str, now: i64) -> StoreResult<Option<Session>>;
+    /// End one session and revoke the refresh tokens bound to its `sid`.
+    async fn end_session(&self, id_hash: &str, now: i64) -> StoreResult<()>;
+    /// End every live session of a user and revoke every grant tied to them (refresh tokens).
+    /// Used by logout-everywhere, password reset/change, disable and delete. Returns the `sid`s
+    /// ended, for back-channel logout.
+    async fn end_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<Vec<String>>;
+
+    // Consent (OIDC Core §3.1.2.4), remembered per user and client
+    /// The scopes this user has granted this client, if any.
+    async fn find_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> StoreResult<Option<Vec<String>>>;
+    /// Record (or widen to) `scopes` for this user and client.
+    async fn save_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &[String],
+        now: i64,
+    ) -> StoreResult<()>;
+    async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<Consent>>;
+    /// Returns whether a consent was removed.
+    async fn revoke_consent(&self, user_id: &str, client_id: &str) -> StoreResult<bool>;
+
+    /// Names of the groups a user belongs to, sorted (for the `groups` claim).
+    async fn user_groups(&self, user_id: &str) -> StoreResult<Vec<String>>;
+
+    // Authorization requests waiting for the person to sign in
+    async fn save_login_request(
+        &self,
+        id_hash: &str,
+        request: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<()>;
+    async fn find_login_request(&self, id_hash: &str, now: i64) -> StoreResult<Option<String>>;
+    /// Remove and return it: a login request completes once.
+    async fn take_login_request(&self, id_hash: &str, now: i64) -> StoreResult<Option<String>>;
+
+    // Authorization codes
+    async fn create_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
+    async fn find_code(&self, code_hash: &str) -> StoreResult<Option<AuthorizationCode>>;
+    /// Atomically mark an unused code used, recording the access token about to be issued.
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        access_jti: &str,
+        access_exp: i64,
+    ) -> StoreResult<Redemption>;
+
+    // Access-token deny-list (JWTs cannot be recalled; they are refused until they expire)
+    async fn revoke_access_token(&self, jti: &str, expires_at: i64, now: i64) -> StoreResult<()>;
+    async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
+
+    /// Delete what has expired; returns rows removed.
+    async fn purge_expired(&self, now: i64) -> StoreResult<u64>;
+}
+
+/// Open the store named by `url` (sqlite:… or postgres://…).
+pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url, max_connections).await?))
+    } else {
+        Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
+    }
+}
+
+/// Serialises the hot write transactions (refresh-token rotation) inside the process on SQLite,
+/// where concurrent writers would otherwise meet the database lock and back off in SQLite's busy
+/// handler, which sleeps. PostgreSQL locks rows, so there the gate is open.
+pub(crate) struct WriteGate(Option<tokio::sync::Mutex<()>>);
+
+impl WriteGate {
+    pub(crate) fn new(enabled: bool) -> Self {
+        Self(enabled.then(|| tokio::sync::Mutex::new(())))
+    }
+
+    pub(crate) async fn enter(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.0 {
+            Some(m) => Some(m.lock().await),
+            None => None,
+        }
+    }
+}
+
+pub(crate) fn map_unique(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Database(e),
+    }
+}

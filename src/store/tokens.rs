@@ -1,0 +1,234 @@
+//! Token lifecycle storage: refresh tokens with rotation and family revocation (RFC 6749 §6,
+//! RFC 9700 §4.14), and updates of a client's token settings.
+//!
+//! A refresh token row is looked up by the SHA-256 of the token. Each row also records the
+//! access token issued alongside it (`access_jti`, `access_exp`), so revoking a family puts every
+//! access token descended from the grant on the deny-list too.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+/// A refresh token as stored (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    /// The original grant: every rotation of one authorization code shares it.
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    /// The browser session the grant came from; the token dies when that session is ended.
+    pub sid: Option<String>,
+    pub scope: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    /// Idle expiry of this token (never later than `family_expires_at`).
+    pub expires_at: i64,
+    /// Absolute expiry of the whole family.
+    pub family_expires_at: i64,
+    /// Set when the token was rotated: presenting it again is reuse.
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    /// The access token issued together with this refresh token.
+    pub access_jti: Option<String>,
+    pub access_exp: Option<i64>,
+}
+
+impl RefreshToken {
+    /// Usable now: not rotated, not revoked, within both lifetimes.
+    pub fn is_live(&self, now: i64) -> bool {
+        self.used_at.is_none()
+            && self.revoked_at.is_none()
+            && self.expires_at > now
+            && self.family_expires_at > now
+    }
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// Store the first refresh token of a family.
+    async fn create_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
+    async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
+    /// Atomically mark the live token `old_hash` used and store `new` in its place. Returns
+    /// `false`, writing nothing, when the old token was no longer live (rotated by a concurrent
+    /// request, revoked or expired): exactly one of several concurrent callers gets `true`.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        now: i64,
+        new: &RefreshToken,
+    ) -> StoreResult<bool>;
+    /// Revoke every refresh token of the family and deny-list the unexpired access tokens
+    /// issued with them, in one transaction. Returns the number of refresh tokens revoked now.
+    async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> StoreResult<u64>;
+    /// Delete refresh tokens whose family has passed its absolute lifetime.
+    async fn purge_refresh_tokens(&self, now: i64) -> StoreResult<u64>;
+}
+
+pub(crate) const REFRESH_COLUMNS: &str = "token_hash, family_id, client_id, user_id, sid, scope, auth_time, created_at, expires_at, family_expires_at, used_at, revoked_at, access_jti, access_exp";
+
+/// The INSERT of one refresh token, bound and ready to execute on a pool or a transaction.
+macro_rules! insert_refresh {
+    ($t:expr) => {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, sid, scope, \
+             auth_time, created_at, expires_at, family_expires_at, used_at, revoked_at, access_jti, access_exp) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(&$t.token_hash)
+        .bind(&$t.family_id)
+        .bind(&$t.client_id)
+        .bind(&$t.user_id)
+        .bind(&$t.sid)
+        .bind(&$t.scope)
+        .bind($t.auth_time)
+        .bind($t.created_at)
+        .bind($t.expires_at)
+        .bind($t.family_expires_at)
+        .bind($t.used_at)
+        .bind($t.revoked_at)
+        .bind(&$t.access_jti)
+        .bind($t.access_exp)
+    };
+}
+
+pub(crate) use insert_refresh;
+
+macro_rules! impl_token_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::TokenStore for $store {
+            async fn create_refresh_token(
+                &self,
+                t: &$crate::store::RefreshToken,
+            ) -> $crate::store::StoreResult<()> {
+                $crate::store::tokens::insert_refresh!(t).execute(&self.pool).await.map_err($crate::store::map_unique)?;
+                Ok(())
+            }
+
+            async fn find_refresh_token(
+                &self,
+                token_hash: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::store::RefreshToken>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {} FROM refresh_tokens WHERE token_hash = $1",
+                    $crate::store::tokens::REFRESH_COLUMNS
+                ));
+                Ok(sqlx::query_as(sql)
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn rotate_refresh_token(
+                &self,
+                old_hash: &str,
+                now: i64,
+                new: &$crate::store::RefreshToken,
+            ) -> $crate::store::StoreResult<bool> {
+                let _gate = self.writes.enter().await;
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
+                     AND revoked_at IS NULL AND expires_at > $1 AND family_expires_at > $1",
+                )
+                .bind(now)
+                .bind(old_hash)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                $crate::store::tokens::insert_refresh!(new).execute(&mut *tx).await.map_err($crate::store::map_unique)?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn revoke_refresh_family(
+                &self,
+                family_id: &str,
+                now: i64,
+            ) -> $crate::store::StoreResult<u64> {
+                let mut tx = self.begin_write().await?;
+                let rows: Vec<(Option<String>, Option<i64>)> = sqlx::query_as(
+                    "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL \
+                     RETURNING access_jti, access_exp",
+                )
+                .bind(now)
+                .bind(family_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (jti, exp) in &rows {
+                    if let (Some(jti), Some(exp)) = (jti, exp)
+                        && *exp > now
+                    {
+                        sqlx::query(
+                            "INSERT INTO revoked_access_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3) \
+                             ON CONFLICT (jti) DO NOTHING",
+                        )
+                        .bind(jti)
+                        .bind(exp)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await?;
+                self.deny.invalidate();
+                Ok(rows.len() as u64)
+            }
+
+            async fn purge_refresh_tokens(&self, now: i64) -> $crate::store::StoreResult<u64> {
+                Ok(sqlx::query("DELETE FROM refresh_tokens WHERE family_expires_at <= $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_token_store;
+
+#[cfg(test)]
+mod tests {
+    use super::RefreshToken;
+
+    #[test]
+    fn liveness() {
+        let t = RefreshToken {
+            token_hash: "h".into(),
+            family_id: "f".into(),
+            client_id: "c".into(),
+            user_id: "u".into(),
+            sid: None,
+            scope: "openid".into(),
+            auth_time: 0,
+            created_at: 0,
+            expires_at: 100,
+            family_expires_at: 200,
+            used_at: None,
+            revoked_at: None,
+            access_jti: None,
+            access_exp: None,
+        };
+        assert!(t.is_live(99));
+        assert!(!t.is_live(100));
+        assert!(
+            !RefreshToken {
+                used_at: Some(1),
+                ..t.clone()
+            }
+            .is_live(1)
+        );
+        assert!(
+            !RefreshToken {
+                revoked_at: Some(1),
+                ..t
+            }
+            .is_live(1)
+        );
+    }
+}

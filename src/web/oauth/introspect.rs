@@ -1,0 +1,46 @@
+//! `POST /introspect` (RFC 7662 §2): confidential clients only; anything else is 401
+//! `invalid_client` with a `WWW-Authenticate` challenge.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+use crate::domain::ClientKind;
+use crate::oauth::{OAuthError, introspection};
+use crate::state::AppState;
+
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match handle(&state, &headers, &body).await {
+        Ok(m) => (super::no_store(), Json(m)).into_response(),
+        Err(e) => {
+            if e.code != crate::oauth::ErrorCode::ServerError {
+                tracing::info!(error = e.code.as_str(), "introspection request refused");
+            }
+            super::json_error(&e)
+        }
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Map<String, Value>, OAuthError> {
+    let (params, client) = super::token::authenticated_form(state, headers, body).await?;
+    // A public client proves nothing about itself: it may not probe tokens.
+    if client.kind() != ClientKind::Confidential {
+        return Err(OAuthError::invalid_client());
+    }
+    let token = params
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    introspection::introspect(&state.provider, &client, token, crate::now()).await
+}

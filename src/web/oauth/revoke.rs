@@ -1,0 +1,31 @@
+//! `POST /revoke` (RFC 7009 §2): client-authenticated; 200 with an empty body whether or not the
+//! token was known (§2.2).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::oauth::{OAuthError, revocation};
+use crate::state::AppState;
+
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match handle(&state, &headers, &body).await {
+        Ok(()) => (StatusCode::OK, super::no_store()).into_response(),
+        Err(e) => {
+            if e.code != crate::oauth::ErrorCode::ServerError {
+                tracing::info!(error = e.code.as_str(), "revocation request refused");
+            }
+            super::json_error(&e)
+        }
+    }
+}
+
+async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
+    let (params, client) = super::token::authenticated_form(state, headers, body).await?;
+    let token = params
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    revocation::revoke(&state.provider, &client, token, crate::now()).await
+}

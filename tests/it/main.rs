@@ -1,0 +1,20 @@
+//! The integration suite: one binary, the real server on port 0, real HTTP.
+//!
+//! Every test runs on SQLite and, when `TEST_DATABASE_URL` is set, on PostgreSQL too (see
+//! `backend_tests!` in `helpers`).
+
+mod helpers;
+
+mod account_page;
+mod accounts;
+mod admin_api;
+mod admin_mail;
+mod admin_openapi;
+mod admin_pages;
+mod browser;
+mod cli;
+mod cross;
+mod flow;
+mod phone;
+mod sessions;
+mod tokens;
