@@ -38,6 +38,9 @@ pub mod action {
     pub const ADMIN_USER_INVITE: &str = "admin.user.invite";
     /// An admin sent a user the password-reset e-mail.
     pub const ADMIN_USER_PASSWORD_RESET: &str = "admin.user.password_reset";
+    /// An admin sent a user who has not chosen a password yet a new invitation link (the older
+    /// links stop working).
+    pub const ADMIN_USER_INVITATION_RESEND: &str = "admin.user.invitation_resend";
     /// An invited person chose a password through the invitation link.
     pub const INVITATION_ACCEPT: &str = "invitation.accept";
     pub const ADMIN_ROLE_GRANT: &str = "admin.role.grant";

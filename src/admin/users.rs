@@ -1,6 +1,6 @@
-//! Users: list, view, create (optionally with an invitation e-mail), edit, verify,
-//! disable/enable, send a password-reset e-mail, end sessions, roles, soft delete, restore
-//! within the grace period, purge.
+//! Users: list, view, create (optionally with an invitation e-mail), resend the invitation,
+//! edit, verify, disable/enable, send a password-reset e-mail, end sessions, roles, soft delete,
+//! restore within the grace period, purge.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -12,7 +12,7 @@ use crate::domain::{Email, NewUser, Password};
 use crate::email::{Mailer, Message};
 use crate::oauth::Provider;
 use crate::store::{
-    AdminUser, CodePurpose, Group, NewAccountCode, StoreError, UserFilter, UserProfile,
+    AdminUser, CodePurpose, Group, NewAccountCode, NewMail, StoreError, UserFilter, UserProfile,
 };
 
 /// A user with roles and groups, as the admin views it.
@@ -43,6 +43,9 @@ pub struct AdminUserOut {
     pub updated_at: i64,
     pub disabled_at: Option<i64>,
     pub deleted_at: Option<i64>,
+    /// Whether the user has a password. Without one (an invited user who has not accepted yet,
+    /// or a user created without one) an invitation can be (re)sent.
+    pub password_set: bool,
 }
 
 impl From<AdminUser> for AdminUserOut {
@@ -63,6 +66,7 @@ impl From<AdminUser> for AdminUserOut {
             updated_at: u.updated_at,
             disabled_at: u.disabled_at,
             deleted_at: u.deleted_at,
+            password_set: u.password_set,
         }
     }
 }
@@ -221,19 +225,7 @@ async fn invite(
         secret_hash: hash_secret(&token),
         expires_at: now + ttl,
     };
-    let mail = mailer
-        .render(
-            email.as_str(),
-            &Message::Invitation {
-                name: name.clone(),
-                link: link(provider, &token),
-                valid_for: duration_words(ttl),
-            },
-        )
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot render the invitation mail");
-            AdminError::Mail
-        })?;
+    let mail = invitation_mail(provider, mailer, email.as_str(), name.clone(), &token, None)?;
     let new = NewUser {
         email,
         email_verified: false,
@@ -270,14 +262,106 @@ async fn invite(
     get(provider, &user.id).await
 }
 
-/// "7 days" when `secs` is whole days, else hours (at least one).
-fn duration_words(secs: i64) -> String {
-    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+/// The invitation mail carrying `token`, in `locale` when there is a translation.
+fn invitation_mail(
+    provider: &Provider,
+    mailer: &Mailer,
+    to: &str,
+    name: Option<String>,
+    token: &str,
+    locale: Option<&str>,
+) -> AdminResult<NewMail> {
+    let (valid_days, valid_hours) = lifetime(provider.settings.accounts.invitation_ttl);
+    mailer
+        .render_in(
+            to,
+            &Message::Invitation {
+                name,
+                link: link(provider, token),
+                valid_days,
+                valid_hours,
+            },
+            locale,
+        )
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot render the invitation mail");
+            AdminError::Mail
+        })
+}
+
+/// `(days, 0)` when `secs` is whole days, else `(0, hours)` (at least one hour): the templates
+/// put it in words in their own language.
+fn lifetime(secs: i64) -> (i64, i64) {
     if secs >= 86_400 && secs % 86_400 == 0 {
-        plural(secs / 86_400, "day")
+        (secs / 86_400, 0)
     } else {
-        plural((secs / 3600).max(1), "hour")
+        (0, (secs / 3600).max(1))
     }
+}
+
+/// Send a user who has no password yet (invited and not accepted, or created without one) a new
+/// invitation: a fresh single-use link (≥128 bits, stored as SHA-256, new expiry) in the mail,
+/// in the user's locale. The older invitation links stop working; voiding them, storing the new
+/// one and queueing the mail is one transaction, which also re-checks that the user still has no
+/// password (so a resend racing an acceptance changes nothing).
+pub async fn resend_invitation(
+    provider: &Provider,
+    mailer: &Mailer,
+    actor: &Actor,
+    id: &str,
+) -> AdminResult<()> {
+    let user = load(provider, id).await?;
+    if user.deleted_at.is_some() || user.disabled_at.is_some() {
+        return Err(AdminError::Conflict(
+            "the user is disabled or deleted; enable or restore it first".into(),
+        ));
+    }
+    if user.password_set {
+        return Err(AdminError::Conflict(
+            "the user already has a password, so there is no invitation to resend; send a \
+             password-reset e-mail instead"
+                .into(),
+        ));
+    }
+    let now = crate::now();
+    let ttl = provider.settings.accounts.invitation_ttl;
+    let token = random_secret(32);
+    let code = NewAccountCode {
+        purpose: CodePurpose::Invitation,
+        target: user.email.clone(),
+        secret_hash: hash_secret(&token),
+        expires_at: now + ttl,
+    };
+    let mail = invitation_mail(
+        provider,
+        mailer,
+        &user.email,
+        user.name.clone(),
+        &token,
+        user.locale.as_deref(),
+    )?;
+    if !provider
+        .store
+        .reissue_invitation(id, &code, &mail, now)
+        .await?
+    {
+        // The user changed since it was read: a password was set, or it was disabled, deleted
+        // or given another address.
+        return Err(AdminError::Conflict(
+            "the user changed meanwhile and no longer takes an invitation; reload and retry".into(),
+        ));
+    }
+    mailer.wake();
+    audit::record(
+        provider.store.as_ref(),
+        actor
+            .event(action::ADMIN_USER_INVITATION_RESEND)
+            .target(id)
+            .detail("email", user.email.as_str())
+            .detail("expires_at", now + ttl),
+    )
+    .await;
+    Ok(())
 }
 
 /// The password-reset page link for `token`, from the configured issuer (never a request).
@@ -689,14 +773,15 @@ pub async fn id_by_email(provider: &Provider, email: &str) -> AdminResult<String
 
 #[cfg(test)]
 mod tests {
-    use super::{duration_words, parse_role};
+    use super::{lifetime, parse_role};
 
     #[test]
-    fn invitation_lifetimes_in_words() {
-        assert_eq!(duration_words(604_800), "7 days");
-        assert_eq!(duration_words(86_400), "1 day");
-        assert_eq!(duration_words(3600), "1 hour");
-        assert_eq!(duration_words(90_000), "25 hours");
+    fn invitation_lifetimes_in_days_or_hours() {
+        assert_eq!(lifetime(604_800), (7, 0));
+        assert_eq!(lifetime(86_400), (1, 0));
+        assert_eq!(lifetime(3600), (0, 1));
+        assert_eq!(lifetime(90_000), (0, 25));
+        assert_eq!(lifetime(60), (0, 1));
     }
 
     #[test]

@@ -182,6 +182,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         "invitation/body.html",
         include_str!("../../templates/email/invitation/body.html"),
     ),
+    (
+        "invitation/ko/subject.txt",
+        include_str!("../../templates/email/invitation/ko/subject.txt"),
+    ),
+    (
+        "invitation/ko/body.txt",
+        include_str!("../../templates/email/invitation/ko/body.txt"),
+    ),
+    (
+        "invitation/ko/body.html",
+        include_str!("../../templates/email/invitation/ko/body.html"),
+    ),
 ];
 
 /// The messages Portcullis sends. Each names its template folder and fills its context.
@@ -232,8 +244,10 @@ pub enum Message {
     Invitation {
         name: Option<String>,
         link: String,
-        /// How long the link works, in words ("7 days", "12 hours").
-        valid_for: String,
+        /// How long the link works: whole days, or `0` and then `valid_hours`. Numbers rather
+        /// than words, so that each translation says it in its own language.
+        valid_days: i64,
+        valid_hours: i64,
     },
 }
 
@@ -319,11 +333,13 @@ impl Message {
             Self::Invitation {
                 name,
                 link,
-                valid_for,
+                valid_days,
+                valid_hours,
             } => {
                 ctx.insert("name", name);
                 ctx.insert("link", link);
-                ctx.insert("valid_for", valid_for);
+                ctx.insert("valid_days", valid_days);
+                ctx.insert("valid_hours", valid_hours);
             }
         }
         ctx
@@ -592,6 +608,36 @@ mod tests {
             .render_in("a@example.com", &msg, Some("../../etc"))
             .unwrap();
         assert_eq!(none.subject, "Your sign-in code");
+    }
+
+    #[test]
+    fn invitation_lifetime_in_each_language() {
+        let m = mailer();
+        let msg = |valid_days, valid_hours| Message::Invitation {
+            name: Some("Ivy".into()),
+            link: "http://127.0.0.1:8080/reset-password?token=abc".into(),
+            valid_days,
+            valid_hours,
+        };
+        for (days, hours, en, ko) in [
+            (7, 0, "valid for 7 days,", "(7일 동안 유효"),
+            (1, 0, "valid for 1 day,", "(1일 동안 유효"),
+            (0, 1, "valid for 1 hour,", "(1시간 동안 유효"),
+            (0, 25, "valid for 25 hours,", "(25시간 동안 유효"),
+        ] {
+            let mail = m.render("a@example.com", &msg(days, hours)).unwrap();
+            assert_eq!(mail.subject, "You are invited: choose your password");
+            assert!(mail.body_text.contains(en), "{}", mail.body_text);
+            assert!(mail.body_html.contains(en), "{}", mail.body_html);
+            let mail = m
+                .render_in("a@example.com", &msg(days, hours), Some("ko"))
+                .unwrap();
+            assert_eq!(mail.subject, "초대: 비밀번호를 정하세요");
+            assert!(mail.body_text.contains("Ivy님"));
+            assert!(mail.body_text.contains(ko), "{}", mail.body_text);
+            assert!(mail.body_html.contains(ko), "{}", mail.body_html);
+            assert!(mail.body_text.contains("token=abc"));
+        }
     }
 
     #[test]

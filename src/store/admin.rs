@@ -27,9 +27,12 @@ pub struct AdminUser {
     pub updated_at: i64,
     pub disabled_at: Option<i64>,
     pub deleted_at: Option<i64>,
+    /// Whether a password is set (the hash itself never leaves the store this way). An invited
+    /// user has none until they accept the invitation.
+    pub password_set: bool,
 }
 
-pub(crate) const ADMIN_USER_COLUMNS: &str = "id, email, email_verified, name, given_name, family_name, phone_number, phone_number_verified, picture, locale, attributes, created_at, updated_at, disabled_at, deleted_at";
+pub(crate) const ADMIN_USER_COLUMNS: &str = "id, email, email_verified, name, given_name, family_name, phone_number, phone_number_verified, picture, locale, attributes, created_at, updated_at, disabled_at, deleted_at, password_hash IS NOT NULL AS password_set";
 
 /// The editable profile of a user, written as a whole (the service merges a patch into it).
 #[derive(Debug, Clone, PartialEq, Eq)]

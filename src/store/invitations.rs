@@ -1,12 +1,14 @@
 //! Invitations: an administrator creates a user without a password and mails a single-use link
 //! (`CodePurpose::Invitation`, stored with `AccountStore::sign_up`, so the user, the link and the
 //! mail are written in one transaction). Accepting it is one transaction too: the link is used,
-//! the password set and the address marked verified together, or nothing happens.
+//! the password set and the address marked verified together, or nothing happens. Resending
+//! (`reissue_invitation`) voids the outstanding links and stores the new link and its mail in one
+//! transaction, only while the user still has no password.
 
 use async_trait::async_trait;
 
 use super::StoreResult;
-use super::accounts::AccountCode;
+use super::accounts::{AccountCode, NewAccountCode, NewMail};
 
 #[async_trait]
 pub trait InvitationStore: Send + Sync + 'static {
@@ -20,6 +22,18 @@ pub trait InvitationStore: Send + Sync + 'static {
         password_hash: &str,
         now: i64,
     ) -> StoreResult<Option<AccountCode>>;
+
+    /// In one transaction: void every unused invitation link of `user_id`, store `code` (an
+    /// invitation link to the user's current address `code.target`) and queue `mail`. Only while
+    /// the user is active, still has that address and has no password: `false` (nothing
+    /// written) otherwise, also when the user does not exist.
+    async fn reissue_invitation(
+        &self,
+        user_id: &str,
+        code: &NewAccountCode,
+        mail: &NewMail,
+        now: i64,
+    ) -> StoreResult<bool>;
 }
 
 macro_rules! impl_invitation_store {
@@ -74,6 +88,53 @@ macro_rules! impl_invitation_store {
                 .await?;
                 tx.commit().await?;
                 Ok(Some(code))
+            }
+
+            async fn reissue_invitation(
+                &self,
+                user_id: &str,
+                code: &$crate::store::NewAccountCode,
+                mail: &$crate::store::NewMail,
+                now: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                // Rows are locked in the order `accept_invitation` locks them (links, then the
+                // user), so a resend racing an acceptance waits instead of deadlocking: either
+                // the old link is used first (then the user has a password and nothing is
+                // written here) or it is voided first (then the acceptance finds no live link).
+                sqlx::query(
+                    "UPDATE account_codes SET used_at = $1 WHERE user_id = $2 AND purpose = $3 \
+                     AND used_at IS NULL",
+                )
+                .bind(now)
+                .bind(user_id)
+                .bind($crate::store::CodePurpose::Invitation.as_str())
+                .execute(&mut *tx)
+                .await?;
+                // A no-op write: it checks the conditions and holds the user's row until commit.
+                let eligible = sqlx::query(
+                    "UPDATE users SET updated_at = updated_at WHERE id = $1 AND email = $2 \
+                     AND password_hash IS NULL AND disabled_at IS NULL AND deleted_at IS NULL",
+                )
+                .bind(user_id)
+                .bind(&code.target)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if eligible == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Self::insert_codes_and_mail(
+                    &mut tx,
+                    user_id,
+                    std::slice::from_ref(code),
+                    std::slice::from_ref(mail),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(true)
             }
         }
     };

@@ -1,6 +1,6 @@
 //! Issue 5 leftovers: administrators' e-mails through the outbox: create a user with an
-//! invitation (API and pages) and send a user the password-reset e-mail. Mail is captured by the
-//! real SMTP sink of `accounts` or read from the outbox.
+//! invitation (API and pages), resend it with a new link, and send a user the password-reset
+//! e-mail. Mail is captured by the real SMTP sink of `accounts` or read from the outbox.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -326,5 +326,286 @@ backend_tests! {
         assert_eq!(status, 200);
         let (status, _) = app.submit_login(&browser(), "/login", "quinn@example.com", "yet another secret 7").await;
         assert_eq!(status, 303);
+    }
+
+    async fn resent_invitation_has_a_new_link_and_the_old_one_dies(app: TestApp) {
+        let port = free_port();
+        let sink = SmtpSink::start(port, &app.dir.path().join("sink"));
+        let app = start_with(app.backend, &smtp_env(port)).await;
+        let (admin_id, token) = admin_token(&app).await;
+        let api = Api { app: &app, token };
+        let (status, body) = api.post("/users", json!({
+            "email": "rae@example.com", "name": "Rae", "send_invitation": true,
+        })).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["password_set"], false);
+        let id = body["id"].as_str().unwrap().to_owned();
+        let first = token_in(&sink.wait_for("rae@example.com", 1).await, &app.issuer);
+
+        let resp = app.http.post(api.url(&format!("/users/{id}/invitation")))
+            .bearer_auth(&api.token).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        assert!(resp.text().await.unwrap().is_empty());
+        // A second mail over real SMTP, same wording, a fresh link from the configured issuer.
+        let mail = sink.wait_for("rae@example.com", 2).await;
+        assert!(mail.contains("Subject: You are invited: choose your password"), "{mail}");
+        assert!(mail.contains("valid for 7 days"), "{mail}");
+        let second = token_in(&mail, &app.issuer);
+        assert_ne!(first, second);
+        assert!(second.len() >= 22, "at least 128 bits");
+        // Stored only as its SHA-256.
+        for (secret, name) in [(second.clone(), "raw"), (portcullis::crypto::hash_secret(&second), "hashed")] {
+            exec_sql(&app, &format!(
+                "UPDATE users SET name = '{name}' WHERE EXISTS (SELECT 1 FROM account_codes WHERE secret_hash = '{secret}' AND purpose = 'invitation')"
+            )).await;
+        }
+        assert_eq!(app.provider.store.find_user(&id).await.unwrap().unwrap().name.as_deref(), Some("hashed"));
+
+        // The old link is dead on GET and POST; the new one works once.
+        let b = browser();
+        let (status, html) = page(&b, &app.url(&format!("/reset-password?token={first}"))).await;
+        assert_eq!(status, 400);
+        assert!(html.contains("Link not valid"));
+        assert_eq!(post_dead_link(&app, &b, &first).await, 400);
+        let stored = app.provider.store.find_user(&id).await.unwrap().unwrap();
+        assert!(stored.password_hash.is_none(), "the old link set nothing");
+        let (status, html) = page(&b, &app.url(&format!("/reset-password?token={second}"))).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("Choose your password"), "invitation wording");
+        let (status, html) = choose_password(&app, &b, &second, PASSWORD, PASSWORD).await;
+        assert_eq!(status, 200, "{html}");
+        assert!(html.contains("Password set"));
+        let (status, _) = app.submit_login(&browser(), "/login", "rae@example.com", PASSWORD).await;
+        assert_eq!(status, 303);
+        assert_eq!(post_dead_link(&app, &b, &second).await, 400, "single use");
+        let (status, body) = api.get(&format!("/users/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["password_set"], true);
+        assert_eq!(body["email_verified"], true);
+
+        // Accepted: nothing left to resend. 409 as problem details, no mail, no audit entry.
+        let resp = app.http.post(api.url(&format!("/users/{id}/invitation")))
+            .bearer_auth(&api.token).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::CONFLICT);
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
+        let problem: Value = resp.json().await.unwrap();
+        assert_eq!(problem["status"], 409);
+        assert!(problem["detail"].as_str().unwrap().contains("already has a password"), "{problem}");
+        assert_eq!(outbox(&app, "rae@example.com").await.len(), 2);
+
+        // Audited once: who resent to whom, never the link.
+        let entries = audit_of(&api, "admin.user.invitation_resend").await;
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0]["actor"], admin_id.as_str());
+        assert_eq!(entries[0]["target"], id.as_str());
+        assert_eq!(entries[0]["outcome"], "success");
+        assert_eq!(entries[0]["details"]["email"], "rae@example.com");
+        let text = entries[0].to_string();
+        assert!(!text.contains(&first) && !text.contains(&second));
+    }
+
+    async fn resend_invitation_refusals_locale_and_openapi(app: TestApp) {
+        let (_, token) = admin_token(&app).await;
+        let api = Api { app: &app, token };
+        // Unknown user: 404 problem details.
+        let (status, body) = api.post("/users/no-such-user/invitation", json!({})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(body["status"], 404);
+        // A user with a password: 409, no mail, no link.
+        let kim = app.create_user("kim@example.com", PASSWORD).await;
+        let (status, body) = api.post(&format!("/users/{}/invitation", kim.id), json!({})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(outbox(&app, "kim@example.com").await.is_empty());
+        // A user created without a password (and without an invitation) can be invited.
+        let (status, body) = api.post("/users", json!({"email": "lu@example.com"})).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(body["password_set"], false);
+        let (status, body) = api.post(&format!("/users/{}/invitation", body["id"].as_str().unwrap()), json!({})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(outbox(&app, "lu@example.com").await.len(), 1);
+
+        // An invited user whose locale is Korean gets the Korean mail, with a working link.
+        let (status, body) = api.post("/users", json!({"email": "min@example.com", "name": "민", "send_invitation": true})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let min = body["id"].as_str().unwrap().to_owned();
+        let (status, _) = api.patch(&format!("/users/{min}"), json!({"locale": "ko-KR"})).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = api.post(&format!("/users/{min}/invitation"), json!({})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let mails = outbox(&app, "min@example.com").await;
+        assert_eq!(mails.len(), 2);
+        assert_eq!(mails[0].subject, "You are invited: choose your password");
+        assert_eq!(mails[1].subject, "초대: 비밀번호를 정하세요");
+        assert!(mails[1].body_text.contains("민님"), "{}", mails[1].body_text);
+        assert!(mails[1].body_text.contains("(7일 동안 유효"), "{}", mails[1].body_text);
+        assert!(mails[1].body_html.contains("lang=\"ko\""));
+        let old = token_in(&mails[0].body_text, &app.issuer);
+        let new = token_in(&mails[1].body_text, &app.issuer);
+        let b = browser();
+        assert_eq!(page(&b, &app.url(&format!("/reset-password?token={old}"))).await.0, 400);
+        assert_eq!(page(&b, &app.url(&format!("/reset-password?token={new}"))).await.0, 200);
+
+        // Disabled or deleted: 409 and nothing sent; the live link stays the live one.
+        let (status, _) = api.post(&format!("/users/{min}/disable"), json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = api.post(&format!("/users/{min}/invitation"), json!({})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        let (status, _) = api.post(&format!("/users/{min}/enable"), json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = api.delete(&format!("/users/{min}")).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, body) = api.post(&format!("/users/{min}/invitation"), json!({})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(outbox(&app, "min@example.com").await.len(), 2);
+        let (status, _) = api.post(&format!("/users/{min}/restore"), json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(page(&b, &app.url(&format!("/reset-password?token={new}"))).await.0, 200);
+
+        // The OpenAPI document describes the action.
+        let doc: Value = app.http.get(app.url("/admin/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+        let op = &doc["paths"]["/admin/api/v1/users/{id}/invitation"]["post"];
+        assert!(op["responses"]["202"].is_object(), "{op}");
+        assert!(op["responses"]["409"].is_object(), "{op}");
+        assert!(doc["components"]["schemas"]["AdminUserOut"]["properties"]["password_set"].is_object());
+    }
+
+    async fn resend_invitation_needs_an_admin(app: TestApp) {
+        let (_, token) = admin_token(&app).await;
+        let api = Api { app: &app, token };
+        let (status, body) = api.post("/users", json!({"email": "sol@example.com", "send_invitation": true})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let url = api.url(&format!("/users/{}/invitation", body["id"].as_str().unwrap()));
+        // No token, or a bad one: 401 with a Bearer challenge.
+        for resp in [
+            app.http.post(&url).send().await.unwrap(),
+            app.http.post(&url).bearer_auth("not-a-token").send().await.unwrap(),
+        ] {
+            assert_eq!(resp.status(), 401);
+            assert!(resp.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+        }
+        // A non-admin's token, even with the admin scope, and an admin's token without it: 403.
+        let user = app.create_user("tam@example.com", PASSWORD).await;
+        let client = app.confidential_client().await;
+        let admin = app.provider.store.find_user_by_email(crate::admin_api::ADMIN_EMAIL).await.unwrap().unwrap();
+        for token in [
+            mint(&app, &user.id, &client.id, "openid portcullis:admin"),
+            mint(&app, &admin.id, &client.id, "openid"),
+        ] {
+            let resp = app.http.post(&url).bearer_auth(&token).send().await.unwrap();
+            assert_eq!(resp.status(), 403);
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["error"], "insufficient_scope");
+        }
+        assert_eq!(outbox(&app, "sol@example.com").await.len(), 1, "only the first invitation");
+    }
+
+    async fn page_resends_the_invitation_with_csrf(app: TestApp) {
+        const ADMIN: &str = "resend-admin@example.com";
+        app.create_user_with(ADMIN, PASSWORD, true, &["admin"]).await;
+        let b = browser();
+        let (status, _) = app.submit_login(&b, "/login", ADMIN, PASSWORD).await;
+        assert_eq!(status, 303);
+        let (status, html) = page(&b, &app.url("/admin/users")).await;
+        assert_eq!(status, 200);
+        let csrf = input_value(&html, "csrf").expect("csrf");
+        let resp = b.post(app.url("/admin/users")).form(&[
+            ("csrf", csrf.as_str()), ("email", "una@example.com"), ("name", "Una"), ("send_invitation", "on"),
+        ]).send().await.unwrap();
+        assert_eq!(resp.status(), 303);
+        let detail = location(&resp);
+
+        // Shown for the invited user; a forged form changes nothing.
+        let (status, html) = page(&b, &app.url(&detail)).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("value=\"resend_invitation\""), "{html}");
+        assert!(html.contains("Resend invitation"));
+        assert!(html.contains("no password yet"));
+        let csrf = input_value(&html, "csrf").expect("csrf");
+        let resp = b.post(app.url(&detail)).form(&[("csrf", "forged"), ("action", "resend_invitation")]).send().await.unwrap();
+        assert_eq!(resp.status(), 403);
+        assert_eq!(outbox(&app, "una@example.com").await.len(), 1);
+
+        let resp = b.post(app.url(&detail)).form(&[("csrf", csrf.as_str()), ("action", "resend_invitation")]).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(resp.text().await.unwrap().contains("Invitation e-mail sent with a new link"));
+        let mails = outbox(&app, "una@example.com").await;
+        assert_eq!(mails.len(), 2);
+        assert!(mails[1].body_html.contains("Hello Una"));
+        let old = token_in(&mails[0].body_text, &app.issuer);
+        let new = token_in(&mails[1].body_text, &app.issuer);
+        let person = browser();
+        assert_eq!(page(&person, &app.url(&format!("/reset-password?token={old}"))).await.0, 400);
+        let (status, _) = choose_password(&app, &person, &new, NEW_PASSWORD, NEW_PASSWORD).await;
+        assert_eq!(status, 200);
+
+        // Accepted: the button is gone, and a hand-made post is refused on the page (422).
+        let (status, html) = page(&b, &app.url(&detail)).await;
+        assert_eq!(status, 200);
+        assert!(!html.contains("value=\"resend_invitation\""));
+        assert!(html.contains("password set"));
+        let resp = b.post(app.url(&detail)).form(&[("csrf", csrf.as_str()), ("action", "resend_invitation")]).send().await.unwrap();
+        assert_eq!(resp.status(), 422);
+        assert!(resp.text().await.unwrap().contains("already has a password"));
+        assert_eq!(outbox(&app, "una@example.com").await.len(), 2);
+        // Never offered for a user created with a password, nor for a disabled one.
+        let vic = app.create_user("vic@example.com", PASSWORD).await;
+        let (_, html) = page(&b, &app.url(&format!("/admin/users/{}", vic.id))).await;
+        assert!(!html.contains("value=\"resend_invitation\""));
+        let resp = b.post(app.url("/admin/users")).form(&[
+            ("csrf", csrf.as_str()), ("email", "wes@example.com"), ("send_invitation", "on"),
+        ]).send().await.unwrap();
+        assert_eq!(resp.status(), 303);
+        let wes = location(&resp);
+        let resp = b.post(app.url(&wes)).form(&[("csrf", csrf.as_str()), ("action", "disable")]).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("User disabled"));
+        assert!(!html.contains("value=\"resend_invitation\""));
+    }
+
+    async fn reissue_rechecks_the_user_in_its_transaction(app: TestApp) {
+        use portcullis::crypto::hash_secret;
+        use portcullis::store::{Channel, CodePurpose, NewAccountCode, NewMail};
+        let (_, token) = admin_token(&app).await;
+        let api = Api { app: &app, token };
+        let (status, body) = api.post("/users", json!({"email": "xan@example.com", "send_invitation": true})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["id"].as_str().unwrap().to_owned();
+        let first = token_in(&outbox(&app, "xan@example.com").await[0].body_text, &app.issuer);
+        let store = &app.provider.store;
+        let now = portcullis::now();
+        let code = |secret: &str, target: &str| NewAccountCode {
+            purpose: CodePurpose::Invitation,
+            target: target.to_owned(),
+            secret_hash: hash_secret(secret),
+            expires_at: now + 3600,
+        };
+        let mail = NewMail {
+            recipient: "xan@example.com".into(),
+            subject: "s".into(),
+            body_text: "t".into(),
+            body_html: "h".into(),
+            channel: Channel::Email,
+            expires_at: None,
+        };
+        let live = |secret: &str| {
+            let hash = hash_secret(secret);
+            async move { store.find_link(CodePurpose::Invitation, &hash, portcullis::now()).await.unwrap().is_some() }
+        };
+        // Eligible: the old link is voided, the new one stored, the mail queued, together.
+        assert!(store.reissue_invitation(&id, &code("second", "xan@example.com"), &mail, now).await.unwrap());
+        assert!(!live(&first).await && live("second").await);
+        assert_eq!(outbox(&app, "xan@example.com").await.len(), 2);
+        // Another address, an unknown user, or a password set since the service looked: nothing
+        // is written (the live link stays live, no mail).
+        assert!(!store.reissue_invitation(&id, &code("third", "other@example.com"), &mail, now).await.unwrap());
+        assert!(!store.reissue_invitation("no-such-user", &code("fourth", "xan@example.com"), &mail, now).await.unwrap());
+        exec_sql(&app, &format!("UPDATE users SET password_hash = 'set-meanwhile' WHERE id = '{id}'")).await;
+        assert!(!store.reissue_invitation(&id, &code("fifth", "xan@example.com"), &mail, now).await.unwrap());
+        assert!(live("second").await);
+        for secret in ["third", "fourth", "fifth"] {
+            assert!(!live(secret).await, "{secret}");
+        }
+        assert_eq!(outbox(&app, "xan@example.com").await.len(), 2);
     }
 }

@@ -23,6 +23,8 @@ async fn openapi_document_lists_every_operation() {
         ("/admin/api/v1/users", "get"),
         ("/admin/api/v1/users", "post"),
         ("/admin/api/v1/users/{id}", "patch"),
+        ("/admin/api/v1/users/{id}/password-reset", "post"),
+        ("/admin/api/v1/users/{id}/invitation", "post"),
         ("/admin/api/v1/users/{id}/roles/{role}", "delete"),
         ("/admin/api/v1/clients/{id}/secret", "post"),
         ("/admin/api/v1/groups/{id}/members/{user_id}", "put"),

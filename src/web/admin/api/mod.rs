@@ -95,6 +95,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(users::purge))
         .routes(routes!(users::end_sessions))
         .routes(routes!(users::password_reset))
+        .routes(routes!(users::resend_invitation))
         .routes(routes!(users::groups))
         .routes(routes!(users::grant_role, users::revoke_role))
         .routes(routes!(clients::list, clients::create))

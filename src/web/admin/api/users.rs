@@ -222,6 +222,25 @@ pub async fn password_reset(
 }
 
 #[utoipa::path(
+    post,
+    path = "/admin/api/v1/users/{id}/invitation",
+    tag = "users",
+    summary = "Resend the invitation e-mail with a new single-use link (older invitation links stop working)",
+    description = "For an active user without a password (`password_set: false`): an invited person who has not accepted yet, or a user created without a password. `409` when the user already has a password, or is disabled or deleted.",
+    params(("id" = String, Path, description = "user id")),
+    responses((status = 202, description = "The mail is queued for delivery"), crate::web::admin::api::problem::Errors),
+    security(("bearer" = []))
+)]
+pub async fn resend_invitation(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    users::resend_invitation(&state.provider, &state.mailer, &actor, &id).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(
     delete,
     path = "/admin/api/v1/users/{id}/sessions",
     tag = "users",

@@ -292,6 +292,9 @@ pub async fn act(
         "send_password_reset" => users::send_password_reset(p, &state.mailer, a, &id)
             .await
             .map(|()| "Password-reset e-mail sent."),
+        "resend_invitation" => users::resend_invitation(p, &state.mailer, a, &id)
+            .await
+            .map(|()| "Invitation e-mail sent with a new link; the older links no longer work."),
         "end_sessions" => users::end_sessions(p, a, &id)
             .await
             .map(|_| "All sessions ended."),
