@@ -25,6 +25,9 @@ pub mod action {
     pub const CONSENT_GIVE: &str = "consent.give";
     pub const CONSENT_REVOKE: &str = "consent.revoke";
     pub const RATE_LIMITED: &str = "rate_limited";
+    /// A Back-Channel Logout delivery given up after its last attempt (outcome `failure`;
+    /// target and client: the client; details: `sid`, `sub`, `attempts`, `reason`).
+    pub const BACKCHANNEL_LOGOUT_FAILED: &str = "backchannel_logout.failed";
     // Administration (actor = the admin user id, `client:<id>`, or `cli`)
     pub const ADMIN_USER_CREATE: &str = "admin.user.create";
     pub const ADMIN_USER_UPDATE: &str = "admin.user.update";

@@ -4,7 +4,9 @@
 //!
 //! The same outbox and worker carry text messages (`NewMail::sms`, channel `sms`): they go out
 //! through the configured `SmsSender`, are not sent after the code they carry expired, and their
-//! text is blanked once delivered, abandoned or expired.
+//! text is blanked once delivered, abandoned or expired. A message queued with a one-time code
+//! (SMS or e-mail) is not sent either once a newer code of the same purpose was issued to the
+//! same user: `AccountStore::issue_codes` gives it up as `superseded`.
 //!
 //! How to send mail from a feature:
 //! 1. `let mail = state.mailer.render(&to, &Message::PasswordReset { .. })?;` (a `NewMail`);

@@ -1,12 +1,14 @@
 //! Back-Channel Logout 1.0 delivery: a background worker POSTs logout tokens to clients'
 //! `backchannel_logout_uri`, never on the user's request path. Deliveries come from the queue
 //! written with the logout (see `store::logout`); each attempt has a short timeout, failures are
-//! retried with exponential back-off, and a delivery is dropped after the last attempt.
+//! retried with exponential back-off, and a delivery is dropped after the last attempt (logged,
+//! and recorded in the audit trail as `backchannel_logout.failed`).
 
 use std::time::Duration;
 
 use serde_json::{Map, json};
 
+use crate::audit::{self, Event, action};
 use crate::crypto::KeyError;
 use crate::domain::Client;
 use crate::oauth::Provider;
@@ -147,7 +149,12 @@ async fn deliver(provider: &Provider, http: &reqwest::Client, delivery: Delivery
         Err(reason) if delivery.attempts >= settings.backchannel_max_attempts => {
             tracing::warn!(client.id = %client.id, attempts = delivery.attempts, reason,
                 "back-channel logout given up");
-            store.finish_delivery(&delivery.id).await
+            let finished = store.finish_delivery(&delivery.id).await;
+            if finished.is_ok() {
+                // Recorded once: the row is gone, so no other node gives it up again.
+                audit::record(store.as_ref(), given_up_event(&delivery, &reason)).await;
+            }
+            finished
         }
         Err(reason) => {
             let wait = backoff(settings.backchannel_retry_base, delivery.attempts);
@@ -161,6 +168,19 @@ async fn deliver(provider: &Provider, http: &reqwest::Client, delivery: Delivery
     if let Err(e) = outcome {
         tracing::warn!(error = %e, "cannot update the back-channel logout queue");
     }
+}
+
+/// The audit entry for a delivery given up: who was not told (client), which session and
+/// subject, how often it was tried and why the last attempt failed. Never the logout token.
+fn given_up_event(delivery: &Delivery, reason: &str) -> Event {
+    let reason: String = reason.chars().take(200).collect();
+    Event::new(action::BACKCHANNEL_LOGOUT_FAILED)
+        .target(&delivery.client_id)
+        .client(&delivery.client_id)
+        .failure(&reason)
+        .detail("sid", delivery.sid.as_str())
+        .detail("sub", delivery.sub.as_str())
+        .detail("attempts", delivery.attempts)
 }
 
 #[cfg(test)]

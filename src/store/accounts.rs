@@ -207,7 +207,9 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> StoreResult<User>;
 
     /// Issue new codes for `user_id`, voiding the unused ones of the same purposes, and queue
-    /// the mails that carry them.
+    /// the mails that carry them. Mail and SMS still waiting in the outbox with a code of one of
+    /// these purposes for this user are given up (`last_error = 'superseded'`, SMS text
+    /// blanked) in the same transaction: only the newest code's message goes out.
     async fn issue_codes(
         &self,
         user_id: &str,
@@ -316,8 +318,10 @@ pub trait MailStore: Send + Sync + 'static {
         lease: i64,
         limit: i64,
     ) -> StoreResult<Vec<OutboxMail>>;
+    /// The transport accepted it (even if it was superseded or expired while in flight).
     async fn mark_mail_sent(&self, id: &str, now: i64) -> StoreResult<()>;
-    /// Record a failed attempt: retry at `next_attempt_at`, or give up when `give_up`.
+    /// Record a failed attempt: retry at `next_attempt_at`, or give up when `give_up`. A row
+    /// given up while the attempt was under way (superseded, expired) stays given up.
     async fn mark_mail_failed(
         &self,
         id: &str,
@@ -356,6 +360,20 @@ macro_rules! impl_account_store {
                     .bind(c.purpose.as_str())
                     .execute(&mut **tx)
                     .await?;
+                    // Mail and SMS still waiting with such a code would carry a dead code (and
+                    // could arrive after the new one): never send them. An SMS text is blanked
+                    // at once, as for an expired code.
+                    sqlx::query(
+                        "UPDATE mail_outbox SET failed_at = $1, last_error = 'superseded', \
+                         body_text = CASE WHEN channel = 'sms' THEN '' ELSE body_text END \
+                         WHERE user_id = $2 AND purpose = $3 \
+                         AND sent_at IS NULL AND failed_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(user_id)
+                    .bind(c.purpose.as_str())
+                    .execute(&mut **tx)
+                    .await?;
                     sqlx::query(
                         "INSERT INTO account_codes (id, user_id, purpose, target, secret_hash, attempts, created_at, expires_at) \
                          VALUES ($1, $2, $3, $4, $5, 0, $6, $7)",
@@ -370,8 +388,11 @@ macro_rules! impl_account_store {
                     .execute(&mut **tx)
                     .await?;
                 }
+                // Each mail is tagged with the user and the purpose of the (first) code it
+                // carries, so a later code of that purpose supersedes it while it waits.
+                let tag = codes.first().map(|c| (user_id, c.purpose.as_str()));
                 for m in mails {
-                    Self::insert_mail(&mut **tx, m, now).await?;
+                    Self::insert_mail(&mut **tx, m, tag, now).await?;
                 }
                 Ok(())
             }
@@ -379,6 +400,7 @@ macro_rules! impl_account_store {
             async fn insert_mail<'e, E>(
                 exec: E,
                 m: &$crate::store::accounts::NewMail,
+                tag: Option<(&str, &str)>,
                 now: i64,
             ) -> $crate::store::StoreResult<String>
             where
@@ -386,8 +408,8 @@ macro_rules! impl_account_store {
             {
                 let id = uuid::Uuid::now_v7().to_string();
                 sqlx::query(
-                    "INSERT INTO mail_outbox (id, recipient, subject, body_text, body_html, created_at, attempts, next_attempt_at, channel, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 0, $6, $7, $8)",
+                    "INSERT INTO mail_outbox (id, recipient, subject, body_text, body_html, created_at, attempts, next_attempt_at, channel, expires_at, user_id, purpose) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 0, $6, $7, $8, $9, $10)",
                 )
                 .bind(&id)
                 .bind(&m.recipient)
@@ -397,6 +419,8 @@ macro_rules! impl_account_store {
                 .bind(now)
                 .bind(m.channel.as_str())
                 .bind(m.expires_at)
+                .bind(tag.map(|t| t.0))
+                .bind(tag.map(|t| t.1))
                 .execute(exec)
                 .await?;
                 Ok(id)
@@ -611,7 +635,7 @@ macro_rules! impl_account_store {
                 .execute(&mut *tx)
                 .await?;
                 for m in mails {
-                    Self::insert_mail(&mut *tx, m, now).await?;
+                    Self::insert_mail(&mut *tx, m, None, now).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -683,7 +707,7 @@ macro_rules! impl_account_store {
                 .execute(&mut *tx)
                 .await?;
                 for m in mails {
-                    Self::insert_mail(&mut *tx, m, now).await?;
+                    Self::insert_mail(&mut *tx, m, None, now).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -814,7 +838,7 @@ macro_rules! impl_account_store {
                 mail: &$crate::store::accounts::NewMail,
                 now: i64,
             ) -> $crate::store::StoreResult<String> {
-                Self::insert_mail(&self.pool, mail, now).await
+                Self::insert_mail(&self.pool, mail, None, now).await
             }
 
             async fn claim_due_mail(
@@ -866,7 +890,7 @@ macro_rules! impl_account_store {
             async fn mark_mail_sent(&self, id: &str, now: i64) -> $crate::store::StoreResult<()> {
                 sqlx::query(
                     "UPDATE mail_outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL, \
-                     body_text = CASE WHEN channel = 'sms' THEN '' ELSE body_text END \
+                     failed_at = NULL, body_text = CASE WHEN channel = 'sms' THEN '' ELSE body_text END \
                      WHERE id = $2",
                 )
                 .bind(now)
@@ -888,7 +912,7 @@ macro_rules! impl_account_store {
                     "UPDATE mail_outbox SET attempts = attempts + 1, last_error = $1, \
                      next_attempt_at = $2, failed_at = $3, \
                      body_text = CASE WHEN channel = 'sms' AND $5 THEN '' ELSE body_text END \
-                     WHERE id = $4",
+                     WHERE id = $4 AND failed_at IS NULL",
                 )
                 .bind(error)
                 .bind(next_attempt_at)

@@ -628,6 +628,75 @@ backend_tests! {
         }
     }
 
+    async fn a_superseded_mail_code_is_never_sent(app: TestApp) {
+        let port = free_port();
+        // Nothing listens on `port` yet: mail waits in the outbox.
+        let app = start_with(app.backend, &smtp_env(port)).await;
+        let to = "cai@example.com";
+        app.create_user(to, PASSWORD).await;
+        let b = browser();
+        let resp = post_form(&app, &b, "/login", "/login/code", &[("identifier", to)]).await;
+        assert_eq!(resp.status(), 200);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while outbox(&app, to).await[0].attempts < 1 {
+            assert!(Instant::now() < deadline, "worker never tried");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // A mail of another purpose for the same person is not affected by a new sign-in code.
+        let resp = post_form(&app, &b, "/forgot-password", "/forgot-password", &[("email", to)]).await;
+        assert_eq!(resp.status(), 200);
+        // A second sign-in code once the cool-down is over (aged, not waited for).
+        exec_sql(&app, "UPDATE account_codes SET created_at = created_at - 3600").await;
+        let resp = post_form(&app, &b, "/login", "/login/code", &[("identifier", to)]).await;
+        assert_eq!(resp.status(), 200);
+        let rows = outbox(&app, to).await;
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].subject, "Your sign-in code");
+        assert_eq!(rows[0].last_error.as_deref(), Some("superseded"), "{:?}", rows[0]);
+        assert!(rows[0].failed_at.is_some() && rows[0].sent_at.is_none());
+        assert_eq!(rows[1].subject, "Reset your password");
+        assert_eq!(rows[2].subject, "Your sign-in code");
+        for r in &rows[1..] {
+            assert!(r.failed_at.is_none() && r.sent_at.is_none(), "{r:?}");
+        }
+        let code_in_body = |body: &str| {
+            body.split("code is:").nth(1).unwrap()
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|w| w.len() == 6)
+                .unwrap()
+                .to_owned()
+        };
+        let (old_code, new_code) = (code_in_body(&rows[0].body_text), code_in_body(&rows[2].body_text));
+
+        // The server comes up; the waiting rows are due now (aged, not waited for).
+        let sink = SmtpSink::start(port, &app.dir.path().join("sink"));
+        exec_sql(&app, "UPDATE mail_outbox SET next_attempt_at = 0 WHERE sent_at IS NULL AND failed_at IS NULL").await;
+        sink.wait_for(to, 2).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while outbox(&app, to).await[1..].iter().any(|r| r.sent_at.is_none()) {
+            assert!(Instant::now() < deadline, "not marked sent");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let rows = outbox(&app, to).await;
+        assert!(rows[0].sent_at.is_none(), "the superseded mail is not sent");
+        // Every row is settled: the sink holds exactly the reset mail and the newest code.
+        let mails: Vec<String> = std::fs::read_dir(&sink.dir).unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .map(|p| unfold(&std::fs::read_to_string(p).unwrap()))
+            .filter(|m| m.contains(&format!("To: {to}")))
+            .collect();
+        assert_eq!(mails.len(), 2);
+        assert_eq!(mails.iter().filter(|m| m.contains("Reset your password")).count(), 1);
+        let code_mails: Vec<&String> = mails.iter().filter(|m| m.contains("Your sign-in code")).collect();
+        assert_eq!(code_mails.len(), 1);
+        assert!(code_mails[0].contains(&new_code));
+        if old_code != new_code {
+            assert!(!code_mails[0].contains(&old_code));
+        }
+    }
+
     async fn rate_limits_answer_429_with_retry_after(app: TestApp) {
         let app = TestApp::start_with(app.backend, &[
             ("PORTCULLIS_RATE_LIMIT__IP_PER_MINUTE", "1"),

@@ -361,6 +361,80 @@ backend_tests! {
         assert!(outbox(&app, "+12025550199").await.is_empty(), "nothing queued for an unknown number");
         gateway.abort();
     }
+    async fn a_superseded_sms_code_is_never_sent(app: TestApp) {
+        // The gateway is down: nothing listens on its port yet.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("http://127.0.0.1:{port}/send");
+        let app = TestApp::start_with(app.backend, &[
+            ("PORTCULLIS_SMS__TRANSPORT", "http"),
+            ("PORTCULLIS_SMS__HTTP_URL", url.as_str()),
+            ("PORTCULLIS_MAIL__RETRY_BASE", "1"),
+            ("PORTCULLIS_MAIL__POLL_INTERVAL", "1"),
+        ]).await;
+        with_verified_phone(&app, "ada@example.com", "+12025550131").await;
+        with_verified_phone(&app, "bea@example.com", "+12025550132").await;
+        let b = browser();
+        let ask = |id: &'static str| {
+            let (app, b) = (&app, &b);
+            async move {
+                let resp = post_form(app, b, "/login", "/login/code", &[("identifier", id)]).await;
+                assert_eq!(resp.status(), 200);
+            }
+        };
+        ask("+12025550131").await;
+        ask("+12025550132").await; // another person's code, same purpose
+        // The first SMS waits, tried at least once while the gateway refuses connections.
+        let first = wait_outbox(&app, "+12025550131", |m| m.attempts >= 1).await;
+        assert!(first.sent_at.is_none() && first.failed_at.is_none(), "{first:?}");
+        let first_code = code_of(&first.body_text);
+        // A new code is asked for once the resend cool-down is over (aged, not waited for).
+        exec_sql(&app, "UPDATE account_codes SET created_at = created_at - 3600").await;
+        ask("+12025550131").await;
+        let rows = outbox(&app, "+12025550131").await;
+        assert_eq!(rows.len(), 2);
+        // The older SMS is given up in the same transaction: never sent, its text gone.
+        let old = &rows[0];
+        assert_eq!(old.id, first.id);
+        assert_eq!(old.last_error.as_deref(), Some("superseded"), "{old:?}");
+        assert!(old.failed_at.is_some() && old.sent_at.is_none());
+        assert_eq!(old.body_text, "", "no code text kept once superseded");
+        let new_text = rows[1].body_text.clone();
+        assert!(rows[1].failed_at.is_none() && rows[1].sent_at.is_none());
+        // The other person's waiting SMS is untouched.
+        let other = outbox(&app, "+12025550132").await;
+        assert_eq!(other.len(), 1);
+        assert!(other[0].failed_at.is_none() && other[0].sent_at.is_none(), "{other:?}");
+
+        // The gateway comes up; the waiting rows are due now (aged, not waited for).
+        let (gateway, mut requests) = gateway_on(port);
+        exec_sql(&app, "UPDATE mail_outbox SET next_attempt_at = 0 WHERE sent_at IS NULL AND failed_at IS NULL").await;
+        let mut delivered = std::collections::HashMap::new();
+        for _ in 0..2 {
+            let request = tokio::time::timeout(std::time::Duration::from_secs(30), requests.recv())
+                .await.expect("SMS within 30 s").expect("request");
+            let json = gateway_json(&request);
+            let to = json["to"].as_str().unwrap().to_owned();
+            assert!(delivered.insert(to, json["text"].as_str().unwrap().to_owned()).is_none(), "one SMS per number");
+        }
+        assert_eq!(delivered["+12025550131"], new_text, "only the newest code is sent");
+        assert!(delivered.contains_key("+12025550132"));
+        wait_outbox(&app, "+12025550131", |m| m.sent_at.is_some()).await;
+        wait_outbox(&app, "+12025550132", |m| m.sent_at.is_some()).await;
+        let old = outbox(&app, "+12025550131").await.remove(0);
+        assert!(old.sent_at.is_none() && old.last_error.as_deref() == Some("superseded"), "{old:?}");
+        // Every row is settled, so nothing more can go out.
+        assert!(requests.try_recv().is_err(), "the superseded SMS is not sent");
+        // The old code no longer works; the delivered one signs in.
+        let new_code = code_of(&delivered["+12025550131"]);
+        if first_code != new_code {
+            let resp = post_form(&app, &b, "/login", "/login/code/verify", &[("identifier", "+12025550131"), ("code", &first_code)]).await;
+            assert_eq!(resp.status(), 400);
+        }
+        let resp = post_form(&app, &b, "/login", "/login/code/verify", &[("identifier", "+12025550131"), ("code", &new_code)]).await;
+        assert_eq!(resp.status(), 303);
+        gateway.abort();
+    }
+
     async fn sms_attempts_are_bounded_and_the_text_is_not_kept(app: TestApp) {
         // Nothing ever listens on the gateway's port; two attempts at most.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

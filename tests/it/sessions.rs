@@ -615,6 +615,102 @@ backend_tests! {
         let (_, claims) = verify_with_jwks(&app, &token).await;
         assert_eq!(claims["aud"], client.id.as_str());
         wait_queue_empty(&app).await;
+        // Failed attempts that end in a delivery are not audited as given up.
+        assert!(audit(&app, "backchannel_logout.failed").await.is_empty());
+    }
+
+    async fn a_backchannel_delivery_given_up_is_audited_once(app: TestApp) {
+        // Retried one second after the first failure; the second attempt is the last.
+        let app = {
+            let backend = app.backend;
+            drop(app);
+            TestApp::start_with(backend, &[
+                ("PORTCULLIS_LOGOUT__BACKCHANNEL_RETRY_BASE", "1"),
+                ("PORTCULLIS_LOGOUT__BACKCHANNEL_MAX_ATTEMPTS", "2"),
+            ]).await
+        };
+        app.create_user(EMAIL, PASSWORD).await;
+        let rx = receiver(usize::MAX).await; // always answers 500
+        let client = app
+            .register_client(TokenEndpointAuthMethod::ClientSecretBasic, |c| {
+                c.backchannel_logout_uri = Some(rx.uri.clone());
+            })
+            .await;
+        let healthy = receiver(0).await;
+        let other = app
+            .register_client(TokenEndpointAuthMethod::ClientSecretBasic, |c| {
+                c.backchannel_logout_uri = Some(healthy.uri.clone());
+            })
+            .await;
+        let browser = browser();
+        let tokens = sign_in(&app, &browser, &client, "openid").await;
+        sign_in_again(&app, &browser, &other).await;
+        let id_claims = claims_of(tokens["id_token"].as_str().unwrap());
+        let resp = browser
+            .get(with_params(&app.url("/logout"), &[("id_token_hint", tokens["id_token"].as_str().unwrap())]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        // The entry is written after the delivery left the queue: wait for it (bounded).
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let entries = audit(&app, "backchannel_logout.failed").await;
+            if !entries.is_empty() {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no audit entry for the given-up delivery (hits: {})",
+                rx.hits.lock().unwrap()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        wait_queue_empty(&app).await;
+        assert_eq!(*rx.hits.lock().unwrap(), 2, "tried max_attempts times, then no more");
+        assert!(rx.tokens.lock().unwrap().is_empty());
+        // Exactly one entry, for the failing client only (the healthy one got its token).
+        let entries = audit(&app, "backchannel_logout.failed").await;
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(healthy.tokens.lock().unwrap().len(), 1);
+        let e = &entries[0];
+        assert_eq!(e.outcome, "failure");
+        assert_eq!(e.target.as_deref(), Some(client.id.as_str()));
+        assert_eq!(e.client_id.as_deref(), Some(client.id.as_str()));
+        let details: Value = serde_json::from_str(&e.details).unwrap();
+        assert_eq!(details["sid"], id_claims["sid"]);
+        assert_eq!(details["sub"], id_claims["sub"]);
+        assert_eq!(details["attempts"], 2);
+        assert_eq!(details["reason"], "HTTP 500");
+        // Nothing else in it, and never the logout token (a JWS starts with "eyJ").
+        let mut keys: Vec<&String> = details.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["attempts", "reason", "sid", "sub"]);
+        assert!(!e.details.contains("eyJ"), "{}", e.details);
+        // Administrators find it through the audit API, by action and by client.
+        let robot = app.confidential_client().await;
+        let admin: Value = app
+            .token_request(&robot, &[("grant_type", "client_credentials"), ("scope", "portcullis:admin")])
+            .await
+            .json()
+            .await
+            .unwrap();
+        let resp = app
+            .http
+            .get(app.url(&format!(
+                "/admin/api/v1/audit?action=backchannel_logout.failed&client_id={}",
+                client.id
+            )))
+            .bearer_auth(admin["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.unwrap();
+        let items = body["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{body}");
+        assert_eq!(items[0]["id"], e.id.as_str());
+        assert!(!body.to_string().contains("eyJ"));
     }
 
     async fn a_replaced_session_is_logged_out_by_backchannel(app: TestApp) {
