@@ -342,6 +342,46 @@ pub trait MailStore: Send + Sync + 'static {
 macro_rules! impl_account_store {
     ($store:ty, $db:ty) => {
         impl $store {
+            /// Void the user's unused codes of `purposes` (of every purpose when `None`) and
+            /// give up the queued messages that carry them: such a message would deliver a
+            /// dead code, and could arrive after a newer one. An SMS text is blanked at once,
+            /// as for an expired code. Untagged mail (notices) is never touched.
+            async fn void_codes(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                user_id: &str,
+                purposes: Option<&[$crate::store::accounts::CodePurpose]>,
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                let purposes = purposes.unwrap_or_default();
+                let filter = if purposes.is_empty() {
+                    String::new()
+                } else {
+                    let marks: Vec<String> =
+                        (0..purposes.len()).map(|i| format!("${}", i + 3)).collect();
+                    format!(" AND purpose IN ({})", marks.join(", "))
+                };
+                let statements = [
+                    format!(
+                        "UPDATE account_codes SET used_at = $1 \
+                         WHERE user_id = $2 AND used_at IS NULL{filter}"
+                    ),
+                    format!(
+                        "UPDATE mail_outbox SET failed_at = $1, last_error = 'superseded', \
+                         body_text = CASE WHEN channel = 'sms' THEN '' ELSE body_text END \
+                         WHERE user_id = $2 AND purpose IS NOT NULL \
+                         AND sent_at IS NULL AND failed_at IS NULL{filter}"
+                    ),
+                ];
+                for sql in statements {
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(user_id);
+                    for p in purposes {
+                        query = query.bind(p.as_str());
+                    }
+                    query.execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
             async fn insert_codes_and_mail(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 user_id: &str,
@@ -351,29 +391,7 @@ macro_rules! impl_account_store {
             ) -> $crate::store::StoreResult<()> {
                 for c in codes {
                     // A new code voids the unused ones of the same purpose.
-                    sqlx::query(
-                        "UPDATE account_codes SET used_at = $1 \
-                         WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL",
-                    )
-                    .bind(now)
-                    .bind(user_id)
-                    .bind(c.purpose.as_str())
-                    .execute(&mut **tx)
-                    .await?;
-                    // Mail and SMS still waiting with such a code would carry a dead code (and
-                    // could arrive after the new one): never send them. An SMS text is blanked
-                    // at once, as for an expired code.
-                    sqlx::query(
-                        "UPDATE mail_outbox SET failed_at = $1, last_error = 'superseded', \
-                         body_text = CASE WHEN channel = 'sms' THEN '' ELSE body_text END \
-                         WHERE user_id = $2 AND purpose = $3 \
-                         AND sent_at IS NULL AND failed_at IS NULL",
-                    )
-                    .bind(now)
-                    .bind(user_id)
-                    .bind(c.purpose.as_str())
-                    .execute(&mut **tx)
-                    .await?;
+                    Self::void_codes(tx, user_id, Some(&[c.purpose]), now).await?;
                     sqlx::query(
                         "INSERT INTO account_codes (id, user_id, purpose, target, secret_hash, attempts, created_at, expires_at) \
                          VALUES ($1, $2, $3, $4, $5, 0, $6, $7)",
@@ -599,14 +617,11 @@ macro_rules! impl_account_store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-                sqlx::query(
-                    "UPDATE account_codes SET used_at = $1 WHERE user_id = $2 \
-                     AND purpose IN ('email_verify_link', 'email_verify_code') AND used_at IS NULL",
-                )
-                .bind(now)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
+                {
+                    use $crate::store::accounts::CodePurpose::{EmailVerifyCode, EmailVerifyLink};
+                    let purposes = [EmailVerifyLink, EmailVerifyCode];
+                    Self::void_codes(&mut tx, user_id, Some(&purposes), now).await?;
+                }
                 tx.commit().await?;
                 Ok(n > 0)
             }
@@ -626,14 +641,11 @@ macro_rules! impl_account_store {
                     .execute(&mut *tx)
                     .await?;
                 // A password set any way voids the outstanding invitation too.
-                sqlx::query(
-                    "UPDATE account_codes SET used_at = $1 WHERE user_id = $2 \
-                     AND purpose IN ('password_reset', 'invitation') AND used_at IS NULL",
-                )
-                .bind(now)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
+                {
+                    use $crate::store::accounts::CodePurpose::{Invitation, PasswordReset};
+                    Self::void_codes(&mut tx, user_id, Some(&[PasswordReset, Invitation]), now)
+                        .await?;
+                }
                 for m in mails {
                     Self::insert_mail(&mut *tx, m, None, now).await?;
                 }
@@ -699,13 +711,7 @@ macro_rules! impl_account_store {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::store::map_unique)?;
-                sqlx::query(
-                    "UPDATE account_codes SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL",
-                )
-                .bind(now)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
+                Self::void_codes(&mut tx, user_id, None, now).await?;
                 for m in mails {
                     Self::insert_mail(&mut *tx, m, None, now).await?;
                 }
@@ -727,13 +733,7 @@ macro_rules! impl_account_store {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(
-                    "UPDATE account_codes SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL",
-                )
-                .bind(now)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
+                Self::void_codes(&mut tx, user_id, None, now).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -754,14 +754,9 @@ macro_rules! impl_account_store {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(
-                    "UPDATE account_codes SET used_at = $1 WHERE user_id = $2 \
-                     AND purpose = 'phone_verify' AND used_at IS NULL",
-                )
-                .bind(now)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
+                // The number changed: a confirmation SMS still queued for the old one is not sent.
+                let purposes = [$crate::store::accounts::CodePurpose::PhoneVerify];
+                Self::void_codes(&mut tx, user_id, Some(&purposes), now).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -77,15 +77,13 @@ macro_rules! impl_invitation_store {
                     tx.rollback().await?;
                     return Ok(None);
                 }
-                sqlx::query(
-                    "UPDATE account_codes SET used_at = $1 WHERE user_id = $2 \
-                     AND purpose IN ('password_reset', 'invitation', 'email_verify_link', 'email_verify_code') \
-                     AND used_at IS NULL",
-                )
-                .bind(now)
-                .bind(&code.user_id)
-                .execute(&mut *tx)
-                .await?;
+                {
+                    use $crate::store::CodePurpose::{
+                        EmailVerifyCode, EmailVerifyLink, Invitation, PasswordReset,
+                    };
+                    let purposes = [PasswordReset, Invitation, EmailVerifyLink, EmailVerifyCode];
+                    Self::void_codes(&mut tx, &code.user_id, Some(&purposes), now).await?;
+                }
                 tx.commit().await?;
                 Ok(Some(code))
             }

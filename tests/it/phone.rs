@@ -435,6 +435,38 @@ backend_tests! {
         gateway.abort();
     }
 
+    async fn changing_the_number_gives_up_the_old_confirmation_sms(app: TestApp) {
+        // The gateway is down, so the first confirmation SMS is still waiting when the number
+        // changes; it must never go out to the number the account no longer has.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("http://127.0.0.1:{port}/send");
+        let app = TestApp::start_with(app.backend, &[
+            ("PORTCULLIS_SMS__TRANSPORT", "http"),
+            ("PORTCULLIS_SMS__HTTP_URL", url.as_str()),
+        ]).await;
+        app.create_user("cy@example.com", PASSWORD).await;
+        let b = browser();
+        assert_eq!(app.submit_login(&b, "/login", "cy@example.com", PASSWORD).await.0, 303);
+        let resp = post_form(&app, &b, "/account", "/account/phone", &[("phone", "+12025550141")]).await;
+        assert_eq!(resp.status(), 303);
+        // The resend cool-down is over (aged, not waited for).
+        exec_sql(&app, "UPDATE account_codes SET created_at = created_at - 3600").await;
+        let resp = post_form(&app, &b, "/account", "/account/phone", &[("phone", "+12025550142")]).await;
+        assert_eq!(resp.status(), 303);
+        let old = outbox(&app, "+12025550141").await;
+        assert_eq!(old.len(), 1);
+        assert_eq!(old[0].last_error.as_deref(), Some("superseded"), "{:?}", old[0]);
+        assert!(old[0].failed_at.is_some() && old[0].sent_at.is_none());
+        assert_eq!(old[0].body_text, "");
+        let new = outbox(&app, "+12025550142").await;
+        assert_eq!(new.len(), 1);
+        assert!(new[0].failed_at.is_none() && !new[0].body_text.is_empty());
+        // The old number's code is dead: only a code sent to the current number verifies it.
+        let user = app.provider.store.find_user_by_email("cy@example.com").await.unwrap().unwrap();
+        assert_eq!(user.phone_number.as_deref(), Some("+12025550142"));
+        assert!(!user.phone_number_verified);
+    }
+
     async fn sms_attempts_are_bounded_and_the_text_is_not_kept(app: TestApp) {
         // Nothing ever listens on the gateway's port; two attempts at most.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
