@@ -7,7 +7,6 @@ use serde_json::{Map, Value, json};
 
 use super::{Actor, AdminError, AdminResult, clean};
 use crate::audit::{self, action};
-use crate::crypto::{hash_secret, random_secret};
 use crate::domain::{Email, NewUser, Password};
 use crate::email::{Mailer, Message};
 use crate::oauth::Provider;
@@ -131,6 +130,17 @@ async fn load(provider: &Provider, id: &str) -> AdminResult<AdminUser> {
         .ok_or(AdminError::NotFound("user"))
 }
 
+/// A user that can be mailed a link: neither disabled nor deleted (409 otherwise).
+async fn load_active(provider: &Provider, id: &str) -> AdminResult<AdminUser> {
+    let user = load(provider, id).await?;
+    if user.deleted_at.is_some() || user.disabled_at.is_some() {
+        return Err(AdminError::Conflict(
+            "the user is disabled or deleted; enable or restore it first".into(),
+        ));
+    }
+    Ok(user)
+}
+
 pub async fn get(provider: &Provider, id: &str) -> AdminResult<UserView> {
     let user = load(provider, id).await?;
     Ok(UserView {
@@ -218,13 +228,7 @@ async fn invite(
 ) -> AdminResult<UserView> {
     let now = crate::now();
     let ttl = provider.settings.accounts.invitation_ttl;
-    let token = random_secret(32);
-    let code = NewAccountCode {
-        purpose: CodePurpose::Invitation,
-        target: email.as_str().to_owned(),
-        secret_hash: hash_secret(&token),
-        expires_at: now + ttl,
-    };
+    let (token, code) = NewAccountCode::link(CodePurpose::Invitation, email.as_str(), now + ttl);
     let mail = invitation_mail(provider, mailer, email.as_str(), name.clone(), &token, None)?;
     let new = NewUser {
         email,
@@ -310,12 +314,7 @@ pub async fn resend_invitation(
     actor: &Actor,
     id: &str,
 ) -> AdminResult<()> {
-    let user = load(provider, id).await?;
-    if user.deleted_at.is_some() || user.disabled_at.is_some() {
-        return Err(AdminError::Conflict(
-            "the user is disabled or deleted; enable or restore it first".into(),
-        ));
-    }
+    let user = load_active(provider, id).await?;
     if user.password_set {
         return Err(AdminError::Conflict(
             "the user already has a password, so there is no invitation to resend; send a \
@@ -325,13 +324,7 @@ pub async fn resend_invitation(
     }
     let now = crate::now();
     let ttl = provider.settings.accounts.invitation_ttl;
-    let token = random_secret(32);
-    let code = NewAccountCode {
-        purpose: CodePurpose::Invitation,
-        target: user.email.clone(),
-        secret_hash: hash_secret(&token),
-        expires_at: now + ttl,
-    };
+    let (token, code) = NewAccountCode::link(CodePurpose::Invitation, &user.email, now + ttl);
     let mail = invitation_mail(
         provider,
         mailer,
@@ -380,21 +373,10 @@ pub async fn send_password_reset(
     actor: &Actor,
     id: &str,
 ) -> AdminResult<()> {
-    let user = load(provider, id).await?;
-    if user.deleted_at.is_some() || user.disabled_at.is_some() {
-        return Err(AdminError::Conflict(
-            "the user is disabled or deleted; enable or restore it first".into(),
-        ));
-    }
+    let user = load_active(provider, id).await?;
     let now = crate::now();
     let ttl = provider.settings.accounts.reset_link_ttl;
-    let token = random_secret(32);
-    let code = NewAccountCode {
-        purpose: CodePurpose::PasswordReset,
-        target: user.email.clone(),
-        secret_hash: hash_secret(&token),
-        expires_at: now + ttl,
-    };
+    let (token, code) = NewAccountCode::link(CodePurpose::PasswordReset, &user.email, now + ttl);
     let mail = mailer
         .render_in(
             &user.email,

@@ -52,6 +52,22 @@ pub struct NewAccountCode {
     pub expires_at: i64,
 }
 
+impl NewAccountCode {
+    /// A new single-use link token for `purpose`, sent to `target` and live until `expires_at`:
+    /// the token to put in the link (256 random bits, shown once) and the row that stores only
+    /// its hash.
+    pub fn link(purpose: CodePurpose, target: &str, expires_at: i64) -> (String, Self) {
+        let token = crate::crypto::random_secret(32);
+        let code = Self {
+            purpose,
+            target: target.to_owned(),
+            secret_hash: crate::crypto::hash_secret(&token),
+            expires_at,
+        };
+        (token, code)
+    }
+}
+
 /// A stored link token or code that was just redeemed.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AccountCode {

@@ -17,7 +17,6 @@ use tera::Context;
 use super::accounts::{self, LinkForm};
 use super::login::origin;
 use crate::audit::{self, Event, Origin, action};
-use crate::crypto::{hash_secret, random_secret};
 use crate::domain::{Email, Password, Phone, User};
 use crate::email::Message;
 use crate::state::AppState;
@@ -400,13 +399,8 @@ pub async fn email(
     }
     // Whether the new address is taken is not revealed here: the link simply fails later.
     let ttl = state.provider.settings.accounts.verification_link_ttl;
-    let token = random_secret(32);
-    let code = NewAccountCode {
-        purpose: CodePurpose::EmailChange,
-        target: new_email.as_str().to_owned(),
-        secret_hash: hash_secret(&token),
-        expires_at: now + ttl,
-    };
+    let (token, code) =
+        NewAccountCode::link(CodePurpose::EmailChange, new_email.as_str(), now + ttl);
     let mail = match state.mailer.render_in(
         new_email.as_str(),
         &Message::EmailChange {

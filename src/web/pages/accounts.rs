@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use rand::Rng;
 
 use crate::audit::{self, Event, Origin, action};
-use crate::crypto::{hash_secret, random_secret};
+use crate::crypto::hash_secret;
 use crate::domain::User;
 use crate::email::Message;
 use crate::state::AppState;
@@ -170,15 +170,14 @@ pub fn verification(
     now: i64,
 ) -> Result<(Vec<NewAccountCode>, NewMail), Response> {
     let a = &state.provider.settings.accounts;
-    let token = random_secret(32);
+    let (token, link_code) = NewAccountCode::link(
+        CodePurpose::EmailVerifyLink,
+        email,
+        now + a.verification_link_ttl,
+    );
     let code = six_digit_code();
     let codes = vec![
-        NewAccountCode {
-            purpose: CodePurpose::EmailVerifyLink,
-            target: email.to_owned(),
-            secret_hash: hash_secret(&token),
-            expires_at: now + a.verification_link_ttl,
-        },
+        link_code,
         NewAccountCode {
             purpose: CodePurpose::EmailVerifyCode,
             target: email.to_owned(),

@@ -19,7 +19,7 @@ use tera::Context;
 use super::accounts;
 use super::login::origin;
 use crate::audit::{self, Event, action};
-use crate::crypto::{hash_secret, random_secret};
+use crate::crypto::hash_secret;
 use crate::domain::{Email, Password};
 use crate::email::Message;
 use crate::state::AppState;
@@ -147,13 +147,8 @@ pub async fn submit_forgot(
     match user {
         Some(user) => {
             let ttl = state.provider.settings.accounts.reset_link_ttl;
-            let token = random_secret(32);
-            let code = NewAccountCode {
-                purpose: CodePurpose::PasswordReset,
-                target: user.email.clone(),
-                secret_hash: hash_secret(&token),
-                expires_at: now + ttl,
-            };
+            let (token, code) =
+                NewAccountCode::link(CodePurpose::PasswordReset, &user.email, now + ttl);
             let mail = match state.mailer.render_in(
                 &user.email,
                 &Message::PasswordReset {
