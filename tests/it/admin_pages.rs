@@ -49,6 +49,35 @@ fn csrf_of(html: &str) -> String {
     input_value(html, "csrf").expect("csrf field")
 }
 
+/// Follow a listing page's pager link from `first` to the end: the text of `cell` in every
+/// row of every page, and the number of pages.
+async fn walk_pages(
+    app: &TestApp,
+    b: &reqwest::Client,
+    first: &str,
+    cell: &str,
+) -> (Vec<String>, usize) {
+    let (rows_sel, pager_sel) = (
+        scraper::Selector::parse(cell).unwrap(),
+        scraper::Selector::parse("p.pager a").unwrap(),
+    );
+    let (mut seen, mut pages, mut next) = (vec![], 0, Some(first.to_owned()));
+    while let Some(path) = next.take() {
+        let (status, html, _) = get(app, b, &path).await;
+        assert_eq!(status, 200, "{path}");
+        pages += 1;
+        assert!(pages <= 10, "the pager never ends");
+        let doc = scraper::Html::parse_document(&html);
+        seen.extend(doc.select(&rows_sel).map(|e| e.text().collect::<String>()));
+        next = doc
+            .select(&pager_sel)
+            .next()
+            .and_then(|a| a.value().attr("href"))
+            .map(str::to_owned);
+    }
+    (seen, pages)
+}
+
 backend_tests! {
     async fn visitors_sign_in_and_come_back(app: TestApp) {
         app.create_user_with(ADMIN, PASSWORD, true, &["admin"]).await;
@@ -439,6 +468,54 @@ mod webdriver {
             let _ = self.driver.kill();
             let _ = self.driver.wait();
         }
+    }
+}
+
+backend_tests! {
+    async fn listing_pages_walk_every_row_once_and_keep_their_filters(app: TestApp) {
+        app.create_user_with(ADMIN, PASSWORD, true, &["admin"]).await;
+        // 120 users, some of them matching a search: more than two pages of 50.
+        let users: Vec<_> = (0..120)
+            .map(|i| portcullis::domain::NewUser {
+                email: portcullis::domain::Email::parse(&format!("{}{i:03}@example.net", if i % 2 == 0 { "even" } else { "odd" })).unwrap(),
+                email_verified: false,
+                password_hash: None,
+                name: None,
+                roles: vec![],
+                phone_number: None,
+                locale: None,
+            })
+            .collect();
+        app.provider.store.bulk_create_users(&users, portcullis::now()).await.unwrap();
+        for i in 0..75 {
+            portcullis::audit::record(
+                app.provider.store.as_ref(),
+                portcullis::audit::Event::new("test.paging").target(format!("entry{i:03}")),
+            ).await;
+        }
+        let b = browser();
+        sign_in(&app, &b, ADMIN).await;
+
+        let (emails, pages) = walk_pages(&app, &b, "/admin/users", "tbody tr td:first-child a").await;
+        assert_eq!(pages, 3);
+        assert_eq!(emails.len(), 121);
+        let mut sorted = emails.clone();
+        sorted.sort();
+        assert_eq!(emails, sorted, "pages follow one another in e-mail order");
+        sorted.dedup();
+        assert_eq!(sorted.len(), 121, "no row twice");
+
+        // The search is kept on every page.
+        let (emails, pages) = walk_pages(&app, &b, "/admin/users?q=odd", "tbody tr td:first-child a").await;
+        assert_eq!(pages, 2);
+        assert_eq!(emails.len(), 60);
+        assert!(emails.iter().all(|e| e.starts_with("odd")), "{emails:?}");
+
+        // The audit log pages back in time, its filter kept.
+        let (targets, pages) = walk_pages(&app, &b, "/admin/audit?action=test.paging", "#audit tbody tr td:nth-child(5)").await;
+        assert_eq!(pages, 2);
+        let expected: Vec<String> = (0..75).rev().map(|i| format!("entry{i:03}")).collect();
+        assert_eq!(targets, expected, "newest first, each once");
     }
 }
 
