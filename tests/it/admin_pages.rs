@@ -511,6 +511,30 @@ backend_tests! {
         assert_eq!(emails.len(), 60);
         assert!(emails.iter().all(|e| e.starts_with("odd")), "{emails:?}");
 
+        // A group page shows its first 50 members and links to the rest, page by page.
+        let group = app.provider.store.create_group("big", portcullis::now()).await.unwrap();
+        for i in (1..120).step_by(2) {
+            let u = app.provider.store.find_user_by_email(&format!("odd{i:03}@example.net")).await.unwrap().unwrap();
+            assert!(app.provider.store.add_member(&group.id, &u.id, portcullis::now()).await.unwrap());
+        }
+        let (status, html, _) = get(&app, &b, &format!("/admin/groups/{}", group.id)).await;
+        assert_eq!(status, 200);
+        let doc = scraper::Html::parse_document(&html);
+        let shown = doc.select(&scraper::Selector::parse("section[aria-labelledby=members] li a").unwrap()).count();
+        assert_eq!(shown, 50);
+        let all = doc
+            .select(&scraper::Selector::parse("p.pager a").unwrap())
+            .next()
+            .and_then(|a| a.value().attr("href").map(str::to_owned))
+            .expect("a link to all members");
+        let (members, pages) = walk_pages(&app, &b, &all, "tbody tr td:first-child a").await;
+        assert_eq!((members.len(), pages), (60, 2));
+        assert!(members.iter().all(|e| e.starts_with("odd")));
+
+        let small = app.provider.store.create_group("small", portcullis::now()).await.unwrap();
+        let (_, html, _) = get(&app, &b, &format!("/admin/groups/{}", small.id)).await;
+        assert!(html.contains("No members.") && !html.contains("class=\"pager\""));
+
         // The audit log pages back in time, its filter kept.
         let (targets, pages) = walk_pages(&app, &b, "/admin/audit?action=test.paging", "#audit tbody tr td:nth-child(5)").await;
         assert_eq!(pages, 2);

@@ -87,15 +87,26 @@ async fn detail_page(
         Ok(g) => g,
         Err(e) => return failure(state, e),
     };
-    let members = match groups::members(&state.provider, id, None, page_limit(Some(200))).await {
+    // The first page of members; the rest are a filtered (and paged) user list away.
+    let shown = page_limit(None);
+    let mut members = match groups::members(&state.provider, id, None, shown + 1).await {
         Ok(m) => m,
         Err(e) => return failure(state, e),
     };
+    let more = members.len() as i64 > shown;
+    members.truncate(shown as usize);
+    let all_url = more.then(|| {
+        let qs: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("group", id)
+            .finish();
+        format!("/admin/users?{qs}")
+    });
     let mut ctx = Context::new();
     ctx.insert("title", &group.name);
     ctx.insert("section", "groups");
     ctx.insert("group", &value(&group));
     ctx.insert("members", &value(&members));
+    ctx.insert("all_members_url", &all_url);
     ctx.insert("flash", &flash);
     ctx.insert("error", &error);
     render(state, page, status, "admin/group.html", ctx)
