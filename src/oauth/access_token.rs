@@ -111,7 +111,7 @@ pub enum InvalidToken {
 }
 
 /// Verify signature, `typ`, `iss`, `aud` (this provider's own APIs, e.g. userinfo) and `exp`,
-/// then the deny-list.
+/// then the deny-list (its `jti`, and its `sid`: the session it was issued for has ended).
 pub async fn validate(
     provider: &Provider,
     token: &str,
@@ -161,7 +161,11 @@ async fn check_live(
     if claims.exp <= now {
         return Err(InvalidToken::Expired);
     }
-    match provider.store.is_access_token_revoked(&claims.jti).await {
+    match provider
+        .store
+        .is_access_token_revoked(&claims.jti, claims.sid.as_deref())
+        .await
+    {
         Ok(false) => Ok(claims),
         Ok(true) => Err(InvalidToken::Revoked),
         Err(e) => {

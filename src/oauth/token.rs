@@ -143,6 +143,7 @@ async fn authorization_code(
             revoke_replayed(provider, &stored, access_jti.as_deref(), access_exp, now).await?;
             return Err(invalid());
         }
+        Redemption::Expired => return Err(invalid()),
     }
     let user = provider
         .store

@@ -144,6 +144,8 @@ macro_rules! impl_logout_store {
                     .await?;
                 }
                 tx.commit().await?;
+                // The session's sid was deny-listed by the trigger of migration 0010.
+                self.deny.invalidate();
                 Ok(true)
             }
 
@@ -186,6 +188,7 @@ macro_rules! impl_logout_store {
                     .await?;
                 }
                 tx.commit().await?;
+                self.deny.invalidate();
                 Ok(ended.into_iter().map(|r| r.0).collect())
             }
 

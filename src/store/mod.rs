@@ -141,6 +141,8 @@ pub enum Redemption {
         access_jti: Option<String>,
         access_exp: Option<i64>,
     },
+    /// Not redeemed, and no longer redeemable: it expired, or the session it came from ended.
+    Expired,
 }
 
 /// A remembered consent, as listed on the account page.
@@ -178,7 +180,8 @@ pub trait CoreStore: Send + Sync + 'static {
     async fn create_session(&self, session: &NewSession, now: i64) -> StoreResult<()>;
     /// A live session: not ended, not expired.
     async fn find_session(&self, id_hash: &str, now: i64) -> StoreResult<Option<Session>>;
-    /// End one session and revoke the refresh tokens bound to its `sid`.
+    /// End one session and revoke the refresh tokens bound to its `sid` (and, like every way of
+    /// ending a session, deny-list its access tokens: see migration 0010).
     async fn end_session(&self, id_hash: &str, now: i64) -> StoreResult<()>;
     /// End every live session of a user and revoke every grant tied to them (refresh tokens).
     /// Used by logout-everywhere, password reset/change, disable and delete. Returns the `sid`s
@@ -233,7 +236,8 @@ pub trait CoreStore: Send + Sync + 'static {
 
     // Access-token deny-list (JWTs cannot be recalled; they are refused until they expire)
     async fn revoke_access_token(&self, jti: &str, expires_at: i64, now: i64) -> StoreResult<()>;
-    async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
+    /// Whether the token `jti` was revoked, or the session `sid` it was issued for has ended.
+    async fn is_access_token_revoked(&self, jti: &str, sid: Option<&str>) -> StoreResult<bool>;
 
     /// Delete what has expired; returns rows removed.
     async fn purge_expired(&self, now: i64) -> StoreResult<u64>;

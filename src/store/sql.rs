@@ -379,11 +379,13 @@ macro_rules! impl_sql_store {
             }
 
             async fn end_session(&self, id_hash: &str, now: i64) -> $crate::store::StoreResult<()> {
+                // The trigger of migration 0010 deny-lists the session's access tokens.
                 sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id_hash = $2 AND ended_at IS NULL")
                     .bind(now)
                     .bind(id_hash)
                     .execute(&self.pool)
                     .await?;
+                self.deny.invalidate();
                 Ok(())
             }
 
@@ -611,7 +613,7 @@ macro_rules! impl_sql_store {
             ) -> $crate::store::StoreResult<$crate::store::Redemption> {
                 let done = sqlx::query(
                     "UPDATE authorization_codes SET used_at = $1, access_jti = $2, access_exp = $3 \
-                     WHERE code_hash = $4 AND used_at IS NULL",
+                     WHERE code_hash = $4 AND used_at IS NULL AND expires_at > $1",
                 )
                 .bind(now)
                 .bind(access_jti)
@@ -622,14 +624,19 @@ macro_rules! impl_sql_store {
                 if done.rows_affected() == 1 {
                     return Ok($crate::store::Redemption::Redeemed);
                 }
-                let row: Option<(Option<String>, Option<i64>)> = sqlx::query_as(
-                    "SELECT access_jti, access_exp FROM authorization_codes WHERE code_hash = $1",
+                let row: Option<(Option<i64>, Option<String>, Option<i64>)> = sqlx::query_as(
+                    "SELECT used_at, access_jti, access_exp FROM authorization_codes WHERE code_hash = $1",
                 )
                 .bind(code_hash)
                 .fetch_optional(&self.pool)
                 .await?;
-                let (access_jti, access_exp) = row.unwrap_or((None, None));
-                Ok($crate::store::Redemption::AlreadyUsed { access_jti, access_exp })
+                match row {
+                    // Unused yet not redeemable: it expired (or its session ended) meanwhile.
+                    Some((None, _, _)) | None => Ok($crate::store::Redemption::Expired),
+                    Some((Some(_), access_jti, access_exp)) => {
+                        Ok($crate::store::Redemption::AlreadyUsed { access_jti, access_exp })
+                    }
+                }
             }
 
             async fn revoke_access_token(
@@ -651,28 +658,44 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            async fn is_access_token_revoked(&self, jti: &str) -> $crate::store::StoreResult<bool> {
+            async fn is_access_token_revoked(
+                &self,
+                jti: &str,
+                sid: Option<&str>,
+            ) -> $crate::store::StoreResult<bool> {
                 if self.deny.enabled() {
-                    match self.deny.lookup(jti) {
+                    match self.deny.lookup(jti, sid) {
                         Ok(revoked) => return Ok(revoked),
                         Err(generation) => {
-                            let rows: Vec<(String,)> =
-                                sqlx::query_as("SELECT jti FROM revoked_access_tokens")
-                                    .fetch_all(&self.pool)
-                                    .await?;
-                            let set: std::collections::HashSet<String> =
-                                rows.into_iter().map(|r| r.0).collect();
-                            let revoked = set.contains(jti);
-                            self.deny.fill(generation, set);
+                            let rows: Vec<(i32, String)> = sqlx::query_as(
+                                "SELECT 0, jti FROM revoked_access_tokens \
+                                 UNION ALL SELECT 1, sid FROM revoked_session_tokens",
+                            )
+                            .fetch_all(&self.pool)
+                            .await?;
+                            let mut denied = $crate::store::deny::Denied::default();
+                            for (kind, key) in rows {
+                                if kind == 0 {
+                                    denied.jtis.insert(key);
+                                } else {
+                                    denied.sids.insert(key);
+                                }
+                            }
+                            let revoked = denied.denies(jti, sid);
+                            self.deny.fill(generation, denied);
                             return Ok(revoked);
                         }
                     }
                 }
-                let row: Option<(i64,)> =
-                    sqlx::query_as("SELECT expires_at FROM revoked_access_tokens WHERE jti = $1")
-                        .bind(jti)
-                        .fetch_optional(&self.pool)
-                        .await?;
+                // One round trip for both keys; a NULL sid matches nothing.
+                let row: Option<(i32,)> = sqlx::query_as(
+                    "SELECT 1 WHERE EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1) \
+                     OR EXISTS (SELECT 1 FROM revoked_session_tokens WHERE sid = $2)",
+                )
+                .bind(jti)
+                .bind(sid)
+                .fetch_optional(&self.pool)
+                .await?;
                 Ok(row.is_some())
             }
 
@@ -683,6 +706,7 @@ macro_rules! impl_sql_store {
                     "DELETE FROM authorization_codes WHERE expires_at <= $1 AND (access_exp IS NULL OR access_exp <= $1)",
                     "DELETE FROM sessions WHERE expires_at <= $1 OR ended_at IS NOT NULL",
                     "DELETE FROM revoked_access_tokens WHERE expires_at <= $1",
+                    "DELETE FROM revoked_session_tokens WHERE expires_at <= $1",
                 ] {
                     n += sqlx::query(sql).bind(now).execute(&self.pool).await?.rows_affected();
                 }

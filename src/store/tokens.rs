@@ -180,7 +180,12 @@ macro_rules! impl_token_store {
             }
 
             async fn purge_refresh_tokens(&self, now: i64) -> $crate::store::StoreResult<u64> {
-                Ok(sqlx::query("DELETE FROM refresh_tokens WHERE family_expires_at <= $1")
+                // Kept while the access token issued with it may be live: ending its session
+                // deny-lists the session until the last such token expires (migration 0010).
+                Ok(sqlx::query(
+                    "DELETE FROM refresh_tokens WHERE family_expires_at <= $1 \
+                     AND (access_exp IS NULL OR access_exp <= $1)",
+                )
                     .bind(now)
                     .execute(&self.pool)
                     .await?

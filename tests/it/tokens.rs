@@ -874,3 +874,180 @@ backend_tests! {
         assert!(before.iter().all(|k| after.contains(k)), "old keys stay published");
     }
 }
+
+/// Sign `browser` in through the real pages and the code flow: the token response.
+async fn browser_tokens(app: &TestApp, browser: &reqwest::Client, client: &TestClient) -> Value {
+    let (url, verifier, _, _) = app.authorize_url(client, "openid");
+    let back = app
+        .authorize_with_login(browser, &url, EMAIL, PASSWORD)
+        .await;
+    let code = query_of(&back).remove("code").expect("code in redirect");
+    redeem(app, client, &code, &verifier)
+        .await
+        .json()
+        .await
+        .expect("token JSON")
+}
+
+async fn redeem(
+    app: &TestApp,
+    client: &TestClient,
+    code: &str,
+    verifier: &str,
+) -> reqwest::Response {
+    app.token_request(
+        client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &client.redirect_uri),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
+}
+
+/// Introspection says inactive and userinfo refuses the token with `invalid_token`.
+async fn assert_dead(app: &TestApp, client: &TestClient, access_token: &str) {
+    assert!(inactive_only(&introspect(app, client, access_token).await));
+    let (status, challenge) = userinfo_status(app, access_token).await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+}
+
+async fn assert_live(app: &TestApp, client: &TestClient, access_token: &str) {
+    assert_eq!(introspect(app, client, access_token).await["active"], true);
+    assert_eq!(userinfo_status(app, access_token).await.0, 200);
+}
+
+backend_tests! {
+    async fn logout_deactivates_the_sessions_access_tokens(app: TestApp) {
+        app.create_user(EMAIL, PASSWORD).await;
+        let client = app.confidential_client().await;
+        let svc = service_client(&app, &[]).await;
+        let cc = cc_token(&app, &svc).await;
+        let b = browser();
+        let tokens = browser_tokens(&app, &b, &client).await;
+        let at = tokens["access_token"].as_str().unwrap();
+        assert!(claims(at)["sid"].is_string());
+        assert_live(&app, &client, at).await;
+        // A second code of the same session, not yet redeemed when the session ends.
+        let (url, verifier, _, _) = app.authorize_url(&client, "openid");
+        let back = app.authorize_with_login(&b, &url, EMAIL, PASSWORD).await;
+        let pending = query_of(&back).remove("code").expect("code");
+
+        let mut logout = url::Url::parse(&app.url("/logout")).unwrap();
+        logout.query_pairs_mut()
+            .append_pair("id_token_hint", tokens["id_token"].as_str().unwrap())
+            .append_pair("client_id", &client.id);
+        let resp = b.get(logout.as_str()).send().await.unwrap();
+        assert!(resp.status().is_success() || resp.status().is_redirection(), "{}", resp.status());
+        assert!(!crate::accounts::signed_in(&app, &b).await, "signed out");
+
+        assert_dead(&app, &client, at).await;
+        // No new token for the ended session either.
+        let (status, error) = error_of(redeem(&app, &client, &pending, &verifier).await).await;
+        assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+        // Client-credentials tokens carry no sid and are not affected.
+        assert_eq!(introspect(&app, &svc, &cc).await["active"], true);
+        // Purging keeps the deny row while the token may live.
+        app.provider.store.purge_expired(portcullis::now()).await.unwrap();
+        assert_dead(&app, &client, at).await;
+    }
+
+    async fn ending_one_session_leaves_the_others_tokens_active(app: TestApp) {
+        app.create_user(EMAIL, PASSWORD).await;
+        let client = app.confidential_client().await;
+        let (one, two) = (browser(), browser());
+        let t1 = browser_tokens(&app, &one, &client).await;
+        let t2 = browser_tokens(&app, &two, &client).await;
+        let (at1, at2) = (t1["access_token"].as_str().unwrap(), t2["access_token"].as_str().unwrap());
+        // The session list of browser two offers to end the other one: browser one's.
+        let (_, html) = crate::accounts::page(&two, &app.url("/account")).await;
+        let sid = input_value(&html, "sid").expect("another session listed");
+        assert_eq!(claims(at1)["sid"], sid.as_str());
+        let resp = crate::accounts::post_form(&app, &two, "/account", "/account/sessions/end", &[("sid", &sid)]).await;
+        assert_eq!(resp.status(), 303);
+        assert_dead(&app, &client, at1).await;
+        assert_live(&app, &client, at2).await;
+    }
+
+    async fn password_change_deactivates_every_sessions_tokens(app: TestApp) {
+        app.create_user(EMAIL, PASSWORD).await;
+        let client = app.confidential_client().await;
+        let (one, two) = (browser(), browser());
+        let t1 = browser_tokens(&app, &one, &client).await;
+        let t2 = browser_tokens(&app, &two, &client).await;
+        let resp = crate::accounts::post_form(&app, &two, "/account", "/account/password", &[
+            ("current_password", PASSWORD),
+            ("password", crate::accounts::NEW_PASSWORD),
+            ("password_confirm", crate::accounts::NEW_PASSWORD),
+        ]).await;
+        assert_eq!(resp.status(), 303);
+        for t in [&t1, &t2] {
+            assert_dead(&app, &client, t["access_token"].as_str().unwrap()).await;
+        }
+        // Browser two was given a new session: its new tokens work.
+        let (url, verifier, _, _) = app.authorize_url(&client, "openid");
+        let resp = two.get(&url).send().await.unwrap();
+        let code = query_of(&location(&resp)).remove("code").expect("signed in: a code at once");
+        let t3: Value = redeem(&app, &client, &code, &verifier).await.json().await.unwrap();
+        assert_live(&app, &client, t3["access_token"].as_str().unwrap()).await;
+    }
+}
+
+/// The deny-list of ended sessions lives in the database: a fresh SQLite store on the same file
+/// (as after a restart: its in-memory mirror starts empty and loads the tables) still refuses the
+/// ended session's tokens, and only those.
+#[tokio::test]
+async fn ended_sessions_tokens_stay_inactive_after_a_restart() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    app.create_user(EMAIL, PASSWORD).await;
+    let client = app.confidential_client().await;
+    let (one, two) = (browser(), browser());
+    let t1 = browser_tokens(&app, &one, &client).await;
+    let t2 = browser_tokens(&app, &two, &client).await;
+    let (_, html) = crate::accounts::page(&two, &app.url("/account")).await;
+    let sid = input_value(&html, "sid").expect("another session listed");
+    let resp = crate::accounts::post_form(
+        &app,
+        &two,
+        "/account",
+        "/account/sessions/end",
+        &[("sid", &sid)],
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    let db = app.provider.settings.database_url.expose().to_owned();
+    // (The app keeps its temporary folder, hence the file, until it is stopped.)
+    let store = portcullis::store::connect(&db, 1)
+        .await
+        .expect("reopen the database");
+    let c1 = claims(t1["access_token"].as_str().unwrap());
+    let c2 = claims(t2["access_token"].as_str().unwrap());
+    let key = |c: &Value| {
+        (
+            c["jti"].as_str().unwrap().to_owned(),
+            c["sid"].as_str().unwrap().to_owned(),
+        )
+    };
+    let ((jti1, sid1), (jti2, sid2)) = (key(&c1), key(&c2));
+    assert_eq!(sid1, sid);
+    assert!(
+        store
+            .is_access_token_revoked(&jti1, Some(&sid1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .is_access_token_revoked(&jti2, Some(&sid2))
+            .await
+            .unwrap()
+    );
+    // Keyed by sid only: the same string as a jti, or a token without sid, is not denied.
+    assert!(!store.is_access_token_revoked(&sid1, None).await.unwrap());
+    assert!(!store.is_access_token_revoked(&jti1, None).await.unwrap());
+    store.close().await;
+    app.stop().await;
+}
