@@ -128,6 +128,26 @@ macro_rules! impl_token_store {
             ) -> $crate::store::StoreResult<bool> {
                 let _gate = self.writes.enter().await;
                 let mut tx = self.begin_write().await?;
+                if let Some(sid) = &new.sid {
+                    // Lock the session's row first, in the order a logout takes its locks
+                    // (session, then refresh tokens by trigger). On PostgreSQL a logout that
+                    // commits meanwhile would otherwise not see the new token, which would
+                    // outlive its session. A session that has ended refuses the rotation; one
+                    // already purged after expiry (offline access) does not.
+                    sqlx::query("UPDATE sessions SET sid = sid WHERE sid = $1")
+                        .bind(sid)
+                        .execute(&mut *tx)
+                        .await?;
+                    let ended: Option<(Option<i64>,)> =
+                        sqlx::query_as("SELECT ended_at FROM sessions WHERE sid = $1")
+                            .bind(sid)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    if matches!(ended, Some((Some(_),))) {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
+                }
                 let done = sqlx::query(
                     "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
                      AND revoked_at IS NULL AND expires_at > $1 AND family_expires_at > $1",

@@ -784,6 +784,24 @@ backend_tests! {
         assert_eq!(c["sid"], "sid-b");
         assert_eq!(c["auth_time"], now);
         assert_eq!(audit_count(&app, "refresh.reuse").await, 0);
+
+        // The outcome of a rotation racing a logout (on PostgreSQL the logout's trigger cannot see
+        // a token inserted by a transaction it does not wait for): a live token of an ended
+        // session. The rotation itself checks the session, so the token still cannot be used.
+        let rotated = body["refresh_token"].as_str().unwrap().to_owned();
+        store.end_session("session-b", now).await.unwrap();
+        crate::accounts::exec_sql(&app, "UPDATE refresh_tokens SET revoked_at = NULL").await;
+        assert_eq!(error_of(refresh(&app, &client, &rotated).await).await, (400, "invalid_grant".into()));
+        // A session purged after it expired (not ended) does not stop offline access.
+        let token = portcullis::crypto::random_secret(32);
+        store.create_refresh_token(&RefreshToken {
+            token_hash: portcullis::crypto::hash_secret(&token), family_id: "family-c".into(),
+            client_id: client.id.clone(), user_id: user.id.clone(), sid: Some("sid-gone".into()),
+            scope: "openid offline_access".into(), auth_time: now, created_at: now,
+            expires_at: now + 3600, family_expires_at: now + 7200, used_at: None,
+            revoked_at: None, access_jti: None, access_exp: None,
+        }).await.unwrap();
+        assert_eq!(refresh(&app, &client, &token).await.status(), 200);
     }
 }
 
