@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod csrf;
 pub mod limits;
+pub mod nul;
 pub mod oauth;
 pub mod pages;
 pub mod render;
@@ -132,7 +133,8 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::api::router())
         .merge(admin::pages::router())
         .fallback(pages::not_found)
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(state, nul::refuse_nul))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))

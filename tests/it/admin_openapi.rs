@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::admin_api::{ADMIN_EMAIL, mint};
+use crate::backend_tests;
 use crate::helpers::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,10 +45,11 @@ async fn openapi_document_lists_every_operation() {
     assert!(doc["components"]["schemas"]["Problem"].is_object());
 }
 
-/// Runs schemathesis against the live API: every documented operation, generated inputs, and
-/// every check (server errors, status codes, content types, response schemas, ...).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn schemathesis_finds_no_deviation_from_the_openapi_document() {
+// Runs schemathesis against the live API, on each backend: every documented operation,
+// generated inputs, and every check (server errors, status codes, content types, response
+// schemas, ...).
+backend_tests! {
+async fn schemathesis_finds_no_deviation_from_the_openapi_document(app: TestApp) {
     let installed = std::process::Command::new("schemathesis")
         .arg("--version")
         .output()
@@ -57,7 +59,6 @@ async fn schemathesis_finds_no_deviation_from_the_openapi_document() {
         "schemathesis is not installed: run the suite with tests/run.sh, which installs it \
          (tests/setup.d/admin.sh)"
     );
-    let app = TestApp::start(Backend::Sqlite).await;
     let admin = app
         .create_user_with(ADMIN_EMAIL, PASSWORD, true, &["admin"])
         .await;
@@ -114,4 +115,5 @@ async fn schemathesis_finds_no_deviation_from_the_openapi_document() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
 }

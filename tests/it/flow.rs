@@ -657,6 +657,8 @@ backend_tests! {
         assert_eq!(bodies[0], bodies[1], "no difference between unknown user and wrong password");
         // Garbage input is a message, not a 4xx/5xx from the framework.
         let resp = b.post(app.url("/login")).form(&[("email", "\u{0}")]).send().await.unwrap();
+        assert_eq!(resp.status(), 400, "a NUL is refused before the CSRF check");
+        let resp = b.post(app.url("/login")).form(&[("email", "x")]).send().await.unwrap();
         assert_eq!(resp.status(), 403);
 
         // Success: a new session cookie, HttpOnly, SameSite=Lax, not Secure on http.
