@@ -368,13 +368,14 @@ macro_rules! impl_account_store {
                 purposes: Option<&[$crate::store::accounts::CodePurpose]>,
                 now: i64,
             ) -> $crate::store::StoreResult<()> {
-                let purposes = purposes.unwrap_or_default();
-                let filter = if purposes.is_empty() {
-                    String::new()
-                } else {
-                    let marks: Vec<String> =
-                        (0..purposes.len()).map(|i| format!("${}", i + 3)).collect();
-                    format!(" AND purpose IN ({})", marks.join(", "))
+                let (purposes, filter) = match purposes {
+                    None => (&[][..], String::new()),
+                    Some([]) => return Ok(()),
+                    Some(ps) => {
+                        let marks: Vec<String> =
+                            (0..ps.len()).map(|i| format!("${}", i + 3)).collect();
+                        (ps, format!(" AND purpose IN ({})", marks.join(", ")))
+                    }
                 };
                 let statements = [
                     format!(

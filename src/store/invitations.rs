@@ -100,15 +100,8 @@ macro_rules! impl_invitation_store {
                 // user), so a resend racing an acceptance waits instead of deadlocking: either
                 // the old link is used first (then the user has a password and nothing is
                 // written here) or it is voided first (then the acceptance finds no live link).
-                sqlx::query(
-                    "UPDATE account_codes SET used_at = $1 WHERE user_id = $2 AND purpose = $3 \
-                     AND used_at IS NULL",
-                )
-                .bind(now)
-                .bind(user_id)
-                .bind($crate::store::CodePurpose::Invitation.as_str())
-                .execute(&mut *tx)
-                .await?;
+                let purposes = [$crate::store::CodePurpose::Invitation];
+                Self::void_codes(&mut tx, user_id, Some(&purposes), now).await?;
                 // A no-op write: it checks the conditions and holds the user's row until commit.
                 let eligible = sqlx::query(
                     "UPDATE users SET updated_at = updated_at WHERE id = $1 AND email = $2 \

@@ -134,15 +134,12 @@ macro_rules! impl_token_store {
                     // commits meanwhile would otherwise not see the new token, which would
                     // outlive its session. A session that has ended refuses the rotation; one
                     // already purged after expiry (offline access) does not.
-                    sqlx::query("UPDATE sessions SET sid = sid WHERE sid = $1")
-                        .bind(sid)
-                        .execute(&mut *tx)
-                        .await?;
-                    let ended: Option<(Option<i64>,)> =
-                        sqlx::query_as("SELECT ended_at FROM sessions WHERE sid = $1")
-                            .bind(sid)
-                            .fetch_optional(&mut *tx)
-                            .await?;
+                    let ended: Option<(Option<i64>,)> = sqlx::query_as(
+                        "UPDATE sessions SET sid = sid WHERE sid = $1 RETURNING ended_at",
+                    )
+                    .bind(sid)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                     if matches!(ended, Some((Some(_),))) {
                         tx.rollback().await?;
                         return Ok(false);
