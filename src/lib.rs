@@ -4,6 +4,7 @@
 //! Nothing below `web` knows about HTTP frameworks; nothing outside `store` writes SQL.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod cli;

@@ -63,7 +63,7 @@ impl Application {
             .context("cannot set up SMS (check the [sms] settings)")?;
         let mailer = crate::email::Mailer::new(&settings.mail, sms)
             .context("cannot set up mail (check the [mail] settings)")?;
-        let limits = web::limits::RateLimits::new(&settings.rate_limit);
+        let limits = crate::accounts::RateLimits::new(&settings.rate_limit);
         let provider = Provider {
             settings: Arc::new(settings),
             store,
@@ -71,6 +71,12 @@ impl Application {
             hasher,
             logout_wake: Arc::new(tokio::sync::Notify::new()),
             clients: Arc::default(),
+        };
+        let mailer = Arc::new(mailer);
+        let accounts = crate::accounts::Accounts {
+            provider: provider.clone(),
+            mailer: mailer.clone(),
+            limits: Arc::new(limits),
         };
         Ok(Self {
             listener,
@@ -80,8 +86,8 @@ impl Application {
                 discovery: discovery.into(),
                 csrf_key: Arc::new(csrf_key),
                 cookies,
-                mailer: Arc::new(mailer),
-                limits: Arc::new(limits),
+                mailer,
+                accounts,
             },
         })
     }

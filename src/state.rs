@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::accounts::Accounts;
+use crate::audit::Event;
 use crate::email::Mailer;
 use crate::oauth::Provider;
-use crate::web::limits::RateLimits;
 use crate::web::render::Templates;
 
 #[derive(Clone)]
@@ -20,8 +21,15 @@ pub struct AppState {
     pub cookies: CookieNames,
     /// Renders mail and delivers the outbox (see `crate::email`).
     pub mailer: Arc<Mailer>,
-    /// Per-IP and per-account limits on the account endpoints.
-    pub limits: Arc<RateLimits>,
+    /// The self-service account flows (with the abuse limits).
+    pub accounts: Accounts,
+}
+
+impl AppState {
+    /// Append `event` to the audit trail (a failure to write it is logged, never shown).
+    pub async fn audit(&self, event: Event) {
+        crate::audit::record(self.provider.store.as_ref(), event).await;
+    }
 }
 
 /// Cookie names: `__Host-` prefixed (no Domain, Path=/, Secure) when the issuer is https.

@@ -25,12 +25,20 @@ use std::time::Duration;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use tera::{Context, Tera};
+use tera::Tera;
 use tokio::sync::Notify;
 
 use crate::config::{MailSettings, MailTransport};
 use crate::sms::{SmsError, SmsSender};
 use crate::store::{Channel, NewMail, OutboxMail, Store, StoreError};
+use templates::TEMPLATES;
+
+pub mod compose;
+mod message;
+mod templates;
+
+pub use compose::{Composer, Outgoing, Recipient};
+pub use message::Message;
 
 /// How long a claimed message is reserved for one worker before another may retry it.
 const LEASE_SECS: i64 = 120;
@@ -38,315 +46,6 @@ const LEASE_SECS: i64 = 120;
 const BATCH: i64 = 20;
 /// Longest wait between two attempts.
 const MAX_BACKOFF_SECS: i64 = 3600;
-
-const TEMPLATES: &[(&str, &str)] = &[
-    (
-        "verify_email/subject.txt",
-        include_str!("../../templates/email/verify_email/subject.txt"),
-    ),
-    (
-        "verify_email/body.txt",
-        include_str!("../../templates/email/verify_email/body.txt"),
-    ),
-    (
-        "verify_email/body.html",
-        include_str!("../../templates/email/verify_email/body.html"),
-    ),
-    (
-        "already_registered/subject.txt",
-        include_str!("../../templates/email/already_registered/subject.txt"),
-    ),
-    (
-        "already_registered/body.txt",
-        include_str!("../../templates/email/already_registered/body.txt"),
-    ),
-    (
-        "already_registered/body.html",
-        include_str!("../../templates/email/already_registered/body.html"),
-    ),
-    (
-        "password_reset/subject.txt",
-        include_str!("../../templates/email/password_reset/subject.txt"),
-    ),
-    (
-        "password_reset/body.txt",
-        include_str!("../../templates/email/password_reset/body.txt"),
-    ),
-    (
-        "password_reset/body.html",
-        include_str!("../../templates/email/password_reset/body.html"),
-    ),
-    (
-        "password_changed/subject.txt",
-        include_str!("../../templates/email/password_changed/subject.txt"),
-    ),
-    (
-        "password_changed/body.txt",
-        include_str!("../../templates/email/password_changed/body.txt"),
-    ),
-    (
-        "password_changed/body.html",
-        include_str!("../../templates/email/password_changed/body.html"),
-    ),
-    (
-        "email_change/subject.txt",
-        include_str!("../../templates/email/email_change/subject.txt"),
-    ),
-    (
-        "email_change/body.txt",
-        include_str!("../../templates/email/email_change/body.txt"),
-    ),
-    (
-        "email_change/body.html",
-        include_str!("../../templates/email/email_change/body.html"),
-    ),
-    (
-        "email_changed/subject.txt",
-        include_str!("../../templates/email/email_changed/subject.txt"),
-    ),
-    (
-        "email_changed/body.txt",
-        include_str!("../../templates/email/email_changed/body.txt"),
-    ),
-    (
-        "email_changed/body.html",
-        include_str!("../../templates/email/email_changed/body.html"),
-    ),
-    (
-        "login_code/subject.txt",
-        include_str!("../../templates/email/login_code/subject.txt"),
-    ),
-    (
-        "login_code/body.txt",
-        include_str!("../../templates/email/login_code/body.txt"),
-    ),
-    (
-        "login_code/body.html",
-        include_str!("../../templates/email/login_code/body.html"),
-    ),
-    (
-        "verify_email/ko/subject.txt",
-        include_str!("../../templates/email/verify_email/ko/subject.txt"),
-    ),
-    (
-        "verify_email/ko/body.txt",
-        include_str!("../../templates/email/verify_email/ko/body.txt"),
-    ),
-    (
-        "verify_email/ko/body.html",
-        include_str!("../../templates/email/verify_email/ko/body.html"),
-    ),
-    (
-        "password_reset/ko/subject.txt",
-        include_str!("../../templates/email/password_reset/ko/subject.txt"),
-    ),
-    (
-        "password_reset/ko/body.txt",
-        include_str!("../../templates/email/password_reset/ko/body.txt"),
-    ),
-    (
-        "password_reset/ko/body.html",
-        include_str!("../../templates/email/password_reset/ko/body.html"),
-    ),
-    (
-        "login_code/ko/subject.txt",
-        include_str!("../../templates/email/login_code/ko/subject.txt"),
-    ),
-    (
-        "login_code/ko/body.txt",
-        include_str!("../../templates/email/login_code/ko/body.txt"),
-    ),
-    (
-        "login_code/ko/body.html",
-        include_str!("../../templates/email/login_code/ko/body.html"),
-    ),
-    (
-        "password_changed/ko/subject.txt",
-        include_str!("../../templates/email/password_changed/ko/subject.txt"),
-    ),
-    (
-        "password_changed/ko/body.txt",
-        include_str!("../../templates/email/password_changed/ko/body.txt"),
-    ),
-    (
-        "password_changed/ko/body.html",
-        include_str!("../../templates/email/password_changed/ko/body.html"),
-    ),
-    (
-        "invitation/subject.txt",
-        include_str!("../../templates/email/invitation/subject.txt"),
-    ),
-    (
-        "invitation/body.txt",
-        include_str!("../../templates/email/invitation/body.txt"),
-    ),
-    (
-        "invitation/body.html",
-        include_str!("../../templates/email/invitation/body.html"),
-    ),
-    (
-        "invitation/ko/subject.txt",
-        include_str!("../../templates/email/invitation/ko/subject.txt"),
-    ),
-    (
-        "invitation/ko/body.txt",
-        include_str!("../../templates/email/invitation/ko/body.txt"),
-    ),
-    (
-        "invitation/ko/body.html",
-        include_str!("../../templates/email/invitation/ko/body.html"),
-    ),
-];
-
-/// The messages Portcullis sends. Each names its template folder and fills its context.
-#[derive(Clone)]
-pub enum Message {
-    /// Confirm an address: a single-use link and a 6-digit code.
-    VerifyEmail {
-        name: Option<String>,
-        link: String,
-        code: String,
-        link_hours: i64,
-        code_minutes: i64,
-    },
-    /// Someone tried to sign up with an address that already has an account.
-    AlreadyRegistered {
-        login_link: String,
-        reset_link: String,
-    },
-    /// A single-use password-reset link.
-    PasswordReset {
-        name: Option<String>,
-        link: String,
-        minutes: i64,
-    },
-    /// Notice after the password changed.
-    PasswordChanged {
-        name: Option<String>,
-        reset_link: String,
-    },
-    /// To a new address: confirm it before it replaces the old one.
-    EmailChange {
-        name: Option<String>,
-        link: String,
-        link_hours: i64,
-    },
-    /// To the old address after the change.
-    EmailChanged {
-        name: Option<String>,
-        new_email: String,
-    },
-    /// A one-time sign-in code.
-    LoginCode {
-        name: Option<String>,
-        code: String,
-        minutes: i64,
-    },
-    /// An administrator created the account: a single-use link to choose the first password.
-    Invitation {
-        name: Option<String>,
-        link: String,
-        /// How long the link works: whole days, or `0` and then `valid_hours`. Numbers rather
-        /// than words, so that each translation says it in its own language.
-        valid_days: i64,
-        valid_hours: i64,
-    },
-}
-
-impl std::fmt::Debug for Message {
-    // Links and codes are secrets: only the kind is printed.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.template())
-    }
-}
-
-impl Message {
-    fn template(&self) -> &'static str {
-        match self {
-            Self::VerifyEmail { .. } => "verify_email",
-            Self::AlreadyRegistered { .. } => "already_registered",
-            Self::PasswordReset { .. } => "password_reset",
-            Self::PasswordChanged { .. } => "password_changed",
-            Self::EmailChange { .. } => "email_change",
-            Self::EmailChanged { .. } => "email_changed",
-            Self::LoginCode { .. } => "login_code",
-            Self::Invitation { .. } => "invitation",
-        }
-    }
-
-    fn context(&self) -> Context {
-        let mut ctx = Context::new();
-        match self {
-            Self::VerifyEmail {
-                name,
-                link,
-                code,
-                link_hours,
-                code_minutes,
-            } => {
-                ctx.insert("name", name);
-                ctx.insert("link", link);
-                ctx.insert("code", code);
-                ctx.insert("link_hours", link_hours);
-                ctx.insert("code_minutes", code_minutes);
-            }
-            Self::AlreadyRegistered {
-                login_link,
-                reset_link,
-            } => {
-                ctx.insert("login_link", login_link);
-                ctx.insert("reset_link", reset_link);
-            }
-            Self::PasswordReset {
-                name,
-                link,
-                minutes,
-            } => {
-                ctx.insert("name", name);
-                ctx.insert("link", link);
-                ctx.insert("minutes", minutes);
-            }
-            Self::PasswordChanged { name, reset_link } => {
-                ctx.insert("name", name);
-                ctx.insert("reset_link", reset_link);
-            }
-            Self::EmailChange {
-                name,
-                link,
-                link_hours,
-            } => {
-                ctx.insert("name", name);
-                ctx.insert("link", link);
-                ctx.insert("link_hours", link_hours);
-            }
-            Self::EmailChanged { name, new_email } => {
-                ctx.insert("name", name);
-                ctx.insert("new_email", new_email);
-            }
-            Self::LoginCode {
-                name,
-                code,
-                minutes,
-            } => {
-                ctx.insert("name", name);
-                ctx.insert("code", code);
-                ctx.insert("minutes", minutes);
-            }
-            Self::Invitation {
-                name,
-                link,
-                valid_days,
-                valid_hours,
-            } => {
-                ctx.insert("name", name);
-                ctx.insert("link", link);
-                ctx.insert("valid_days", valid_days);
-                ctx.insert("valid_hours", valid_hours);
-            }
-        }
-        ctx
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -446,7 +145,7 @@ impl Mailer {
             }
             _ => base,
         };
-        let ctx = message.context();
+        let ctx = message.context()?;
         let subject = self.tera.render(&format!("{name}/subject.txt"), &ctx)?;
         Ok(NewMail {
             recipient: to.to_owned(),

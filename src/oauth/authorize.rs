@@ -666,6 +666,7 @@ mod tests {
             auth_time,
             created_at: auth_time,
             expires_at: auth_time + 1000,
+            amr: vec![],
         }
     }
 

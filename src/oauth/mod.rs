@@ -15,6 +15,7 @@ pub mod client_auth;
 pub mod client_credentials;
 pub mod error;
 pub mod introspection;
+pub mod lookup;
 pub mod pkce;
 pub mod refresh;
 pub mod revocation;

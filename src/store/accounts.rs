@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
+use super::outbox::NewMail;
 use crate::domain::{NewUser, User};
 
 /// What a link token or code is for.
@@ -66,6 +67,37 @@ impl NewAccountCode {
         };
         (token, code)
     }
+
+    /// A new 6-digit code for `purpose`, sent to `target` and live until `expires_at`: the code
+    /// to send (uniformly random, shown once) and the row that stores only its hash, bound to
+    /// `user_id` so that equal codes of two users differ.
+    pub fn code(
+        user_id: &str,
+        purpose: CodePurpose,
+        target: &str,
+        expires_at: i64,
+    ) -> (String, Self) {
+        use rand::Rng;
+        let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
+        let row = Self {
+            purpose,
+            target: target.to_owned(),
+            secret_hash: Self::code_hash(user_id, &code),
+            expires_at,
+        };
+        (code, row)
+    }
+
+    /// How a typed code is stored and looked up: bound to its user.
+    pub fn code_hash(user_id: &str, code: &str) -> String {
+        crate::crypto::hash_secret(&format!("{user_id}:{}", code.trim()))
+    }
+
+    /// Whether `input` has the shape of a code (6 ASCII digits) at all.
+    pub fn is_code_shaped(input: &str) -> bool {
+        let input = input.trim();
+        input.len() == 6 && input.bytes().all(|b| b.is_ascii_digit())
+    }
 }
 
 /// A stored link token or code that was just redeemed.
@@ -79,26 +111,6 @@ pub struct AccountCode {
     pub expires_at: i64,
 }
 
-/// Profile fields a person edits on the account page (OIDC standard claims).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProfileUpdate {
-    pub name: Option<String>,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub picture: Option<String>,
-    pub locale: Option<String>,
-}
-
-/// A live browser session, as listed on the account page.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct SessionInfo {
-    pub sid: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
 /// The outcome of checking a typed code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeCheck {
@@ -110,100 +122,6 @@ pub enum CodeCheck {
     NoLiveCode,
 }
 
-/// How an outbox row is delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    /// An e-mail (subject, plain text and HTML parts) to an address.
-    Email,
-    /// A text message (`body_text`) to an E.164 number, through the `SmsSender`.
-    Sms,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Sms => "sms",
-        }
-    }
-}
-
-/// A rendered e-mail (or text message) for the outbox.
-#[derive(Clone, PartialEq, Eq)]
-pub struct NewMail {
-    pub recipient: String,
-    pub subject: String,
-    pub body_text: String,
-    pub body_html: String,
-    pub channel: Channel,
-    /// Not delivered after this time (the code it carries has expired); `None`: no limit.
-    pub expires_at: Option<i64>,
-}
-
-impl NewMail {
-    /// A text message to `to` (E.164) carrying a code that expires at `expires_at`: queued like
-    /// mail, in the same transaction as the code, and delivered by the same worker.
-    pub fn sms(to: &str, text: String, expires_at: i64) -> Self {
-        Self {
-            recipient: to.to_owned(),
-            subject: String::new(),
-            body_text: text,
-            body_html: String::new(),
-            channel: Channel::Sms,
-            expires_at: Some(expires_at),
-        }
-    }
-}
-
-impl std::fmt::Debug for NewMail {
-    // Bodies hold links and codes: never in logs.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewMail")
-            .field("channel", &self.channel)
-            .field("subject", &self.subject)
-            .finish_non_exhaustive()
-    }
-}
-
-/// An outbox row as the delivery worker sees it.
-#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct OutboxMail {
-    pub id: String,
-    pub recipient: String,
-    pub subject: String,
-    pub body_text: String,
-    pub body_html: String,
-    pub created_at: i64,
-    pub attempts: i64,
-    pub next_attempt_at: i64,
-    pub sent_at: Option<i64>,
-    pub failed_at: Option<i64>,
-    pub last_error: Option<String>,
-    /// `email` or `sms` (see `Channel`).
-    pub channel: String,
-    pub expires_at: Option<i64>,
-}
-
-impl OutboxMail {
-    pub fn is_sms(&self) -> bool {
-        self.channel == Channel::Sms.as_str()
-    }
-}
-
-impl std::fmt::Debug for OutboxMail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutboxMail")
-            .field("id", &self.id)
-            .field("channel", &self.channel)
-            .field("subject", &self.subject)
-            .field("attempts", &self.attempts)
-            .field("sent_at", &self.sent_at)
-            .field("failed_at", &self.failed_at)
-            .finish_non_exhaustive()
-    }
-}
-
-pub(crate) const OUTBOX_COLUMNS: &str = "id, recipient, subject, body_text, body_html, created_at, attempts, next_attempt_at, sent_at, failed_at, last_error, channel, expires_at";
 pub(crate) const CODE_COLUMNS: &str = "id, user_id, purpose, target, created_at, expires_at";
 
 /// Account changes that people make themselves; each write that sends mail takes the rendered
@@ -271,88 +189,6 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Mark the address verified, only if it is still the account's address. Voids the other
     /// verification codes. Returns whether it changed anything.
     async fn mark_email_verified(&self, user_id: &str, email: &str, now: i64) -> StoreResult<bool>;
-
-    /// Set a new password hash, void every reset and invitation link of the user, and queue
-    /// `mails`.
-    async fn reset_password(
-        &self,
-        user_id: &str,
-        password_hash: &str,
-        mails: &[NewMail],
-        now: i64,
-    ) -> StoreResult<()>;
-}
-
-/// The account page: profile, sessions, address change and deletion.
-#[async_trait]
-pub trait AccountPageStore: Send + Sync + 'static {
-    async fn update_profile(
-        &self,
-        user_id: &str,
-        profile: &ProfileUpdate,
-        now: i64,
-    ) -> StoreResult<()>;
-    /// Live sessions of a user, newest first.
-    async fn list_sessions(&self, user_id: &str, now: i64) -> StoreResult<Vec<SessionInfo>>;
-    /// Replace the address with a verified new one (voiding codes bound to the old one).
-    /// `StoreError::Conflict` when another account has it.
-    /// Make `new_email` the account's (verified) address and queue `mails` (the notice to the
-    /// old address) in the same transaction. `StoreError::Conflict` if another account holds it.
-    async fn change_email(
-        &self,
-        user_id: &str,
-        new_email: &str,
-        mails: &[NewMail],
-        now: i64,
-    ) -> StoreResult<()>;
-    /// Soft delete: disabled and hidden at once; personal data purged after the grace period.
-    async fn soft_delete_user(&self, user_id: &str, now: i64) -> StoreResult<()>;
-    /// Undo a soft delete within the grace period (for administrators). The account is enabled
-    /// again unless it had been disabled before it was deleted. Whether anything changed.
-    async fn restore_user(&self, user_id: &str, now: i64) -> StoreResult<bool>;
-    /// Remove for good the accounts deleted before `before` (rows referencing them cascade).
-    async fn purge_deleted_users(&self, before: i64) -> StoreResult<u64>;
-    /// Set (or clear) the phone number, unverified.
-    async fn set_phone(&self, user_id: &str, phone: Option<&str>, now: i64) -> StoreResult<()>;
-    /// Mark the number verified if it is still the account's; `StoreError::Conflict` when
-    /// another account has verified it.
-    async fn mark_phone_verified(&self, user_id: &str, phone: &str, now: i64) -> StoreResult<bool>;
-    /// The account whose verified phone number this is.
-    async fn find_user_by_phone(&self, phone: &str) -> StoreResult<Option<User>>;
-}
-
-/// The outbox, for the delivery worker and for any feature that sends mail.
-#[async_trait]
-pub trait MailStore: Send + Sync + 'static {
-    /// Queue one mail on its own (account changes queue theirs inside their own transaction).
-    async fn enqueue_mail(&self, mail: &NewMail, now: i64) -> StoreResult<String>;
-    /// Claim up to `limit` due mails: each returned row's next attempt is pushed `lease` seconds
-    /// ahead so another worker does not send it at the same time.
-    async fn claim_due_mail(
-        &self,
-        now: i64,
-        lease: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<OutboxMail>>;
-    /// The transport accepted it (even if it was superseded or expired while in flight).
-    async fn mark_mail_sent(&self, id: &str, now: i64) -> StoreResult<()>;
-    /// Record a failed attempt: retry at `next_attempt_at`, or give up when `give_up`. A row
-    /// given up while the attempt was under way (superseded, expired) stays given up.
-    async fn mark_mail_failed(
-        &self,
-        id: &str,
-        error: &str,
-        next_attempt_at: i64,
-        give_up: bool,
-        now: i64,
-    ) -> StoreResult<()>;
-    /// Every outbox row for `recipient`, oldest first (tests, support).
-    async fn mail_for(&self, recipient: &str) -> StoreResult<Vec<OutboxMail>>;
-    /// Delete delivered or abandoned mail older than `before`.
-    async fn purge_mail_before(&self, before: i64) -> StoreResult<u64>;
-    /// Blank the bodies of mail delivered or abandoned before `before`: they carry one-time
-    /// codes and links in the clear, which must not outlive their delivery. Returns rows changed.
-    async fn scrub_mail_bodies(&self, before: i64) -> StoreResult<u64>;
 }
 
 macro_rules! impl_account_store {
@@ -403,7 +239,7 @@ macro_rules! impl_account_store {
                 tx: &mut sqlx::Transaction<'_, $db>,
                 user_id: &str,
                 codes: &[$crate::store::accounts::NewAccountCode],
-                mails: &[$crate::store::accounts::NewMail],
+                mails: &[$crate::store::NewMail],
                 now: i64,
             ) -> $crate::store::StoreResult<()> {
                 for c in codes {
@@ -434,7 +270,7 @@ macro_rules! impl_account_store {
 
             async fn insert_mail<'e, E>(
                 exec: E,
-                m: &$crate::store::accounts::NewMail,
+                m: &$crate::store::NewMail,
                 tag: Option<(&str, &str)>,
                 now: i64,
             ) -> $crate::store::StoreResult<String>
@@ -469,7 +305,7 @@ macro_rules! impl_account_store {
                 id: &str,
                 user: &$crate::domain::NewUser,
                 codes: &[$crate::store::accounts::NewAccountCode],
-                mails: &[$crate::store::accounts::NewMail],
+                mails: &[$crate::store::NewMail],
                 now: i64,
             ) -> $crate::store::StoreResult<$crate::domain::User> {
                 let mut tx = self.begin_write().await?;
@@ -507,7 +343,7 @@ macro_rules! impl_account_store {
                 &self,
                 user_id: &str,
                 codes: &[$crate::store::accounts::NewAccountCode],
-                mails: &[$crate::store::accounts::NewMail],
+                mails: &[$crate::store::NewMail],
                 now: i64,
             ) -> $crate::store::StoreResult<()> {
                 let mut tx = self.begin_write().await?;
@@ -643,340 +479,8 @@ macro_rules! impl_account_store {
                 Ok(n > 0)
             }
 
-            async fn reset_password(
-                &self,
-                user_id: &str,
-                password_hash: &str,
-                mails: &[$crate::store::accounts::NewMail],
-                now: i64,
-            ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
-                    .bind(password_hash)
-                    .bind(now)
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?;
-                // A password set any way voids the outstanding invitation too.
-                {
-                    use $crate::store::accounts::CodePurpose::{Invitation, PasswordReset};
-                    Self::void_codes(&mut tx, user_id, Some(&[PasswordReset, Invitation]), now)
-                        .await?;
-                }
-                for m in mails {
-                    Self::insert_mail(&mut *tx, m, None, now).await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
         }
 
-        #[async_trait::async_trait]
-        impl $crate::store::AccountPageStore for $store {
-            async fn update_profile(
-                &self,
-                user_id: &str,
-                p: &$crate::store::accounts::ProfileUpdate,
-                now: i64,
-            ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "UPDATE users SET name = $1, given_name = $2, family_name = $3, picture = $4, \
-                     locale = $5, updated_at = $6 WHERE id = $7",
-                )
-                .bind(&p.name)
-                .bind(&p.given_name)
-                .bind(&p.family_name)
-                .bind(&p.picture)
-                .bind(&p.locale)
-                .bind(now)
-                .bind(user_id)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn list_sessions(
-                &self,
-                user_id: &str,
-                now: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::accounts::SessionInfo>> {
-                Ok(sqlx::query_as(
-                    "SELECT sid, created_at, expires_at, ip, user_agent FROM sessions \
-                     WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 \
-                     ORDER BY created_at DESC, sid",
-                )
-                .bind(user_id)
-                .bind(now)
-                .fetch_all(&self.pool)
-                .await?)
-            }
-
-            async fn change_email(
-                &self,
-                user_id: &str,
-                new_email: &str,
-                mails: &[$crate::store::accounts::NewMail],
-                now: i64,
-            ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                sqlx::query(
-                    "UPDATE users SET email = $1, email_verified = TRUE, updated_at = $2 WHERE id = $3",
-                )
-                .bind(new_email)
-                .bind(now)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::store::map_unique)?;
-                Self::void_codes(&mut tx, user_id, None, now).await?;
-                for m in mails {
-                    Self::insert_mail(&mut *tx, m, None, now).await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn soft_delete_user(
-                &self,
-                user_id: &str,
-                now: i64,
-            ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                sqlx::query(
-                    "UPDATE users SET deleted_at = $1, disabled_at = COALESCE(disabled_at, $1), \
-                     updated_at = $1 WHERE id = $2",
-                )
-                .bind(now)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-                Self::void_codes(&mut tx, user_id, None, now).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn set_phone(
-                &self,
-                user_id: &str,
-                phone: Option<&str>,
-                now: i64,
-            ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                sqlx::query(
-                    "UPDATE users SET phone_number = $1, phone_number_verified = FALSE, \
-                     updated_at = $2 WHERE id = $3",
-                )
-                .bind(phone)
-                .bind(now)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-                // The number changed: a confirmation SMS still queued for the old one is not sent.
-                let purposes = [$crate::store::accounts::CodePurpose::PhoneVerify];
-                Self::void_codes(&mut tx, user_id, Some(&purposes), now).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn mark_phone_verified(
-                &self,
-                user_id: &str,
-                phone: &str,
-                now: i64,
-            ) -> $crate::store::StoreResult<bool> {
-                Ok(sqlx::query(
-                    "UPDATE users SET phone_number_verified = TRUE, updated_at = $1 \
-                     WHERE id = $2 AND phone_number = $3 AND deleted_at IS NULL",
-                )
-                .bind(now)
-                .bind(user_id)
-                .bind(phone)
-                .execute(&self.pool)
-                .await
-                .map_err($crate::store::map_unique)?
-                .rows_affected()
-                    > 0)
-            }
-
-            async fn find_user_by_phone(
-                &self,
-                phone: &str,
-            ) -> $crate::store::StoreResult<Option<$crate::domain::User>> {
-                let row: Option<(String,)> = sqlx::query_as(
-                    "SELECT id FROM users WHERE phone_number = $1 AND phone_number_verified \
-                     AND deleted_at IS NULL",
-                )
-                .bind(phone)
-                .fetch_optional(&self.pool)
-                .await?;
-                match row {
-                    Some((id,)) => $crate::store::CoreStore::find_user(self, &id).await,
-                    None => Ok(None),
-                }
-            }
-
-            async fn restore_user(
-                &self,
-                user_id: &str,
-                now: i64,
-            ) -> $crate::store::StoreResult<bool> {
-                Ok(sqlx::query(
-                    "UPDATE users SET disabled_at = CASE WHEN disabled_at = deleted_at THEN NULL \
-                     ELSE disabled_at END, deleted_at = NULL, updated_at = $1 \
-                     WHERE id = $2 AND deleted_at IS NOT NULL",
-                )
-                .bind(now)
-                .bind(user_id)
-                .execute(&self.pool)
-                .await
-                .map_err($crate::store::map_unique)?
-                .rows_affected()
-                    > 0)
-            }
-
-            async fn purge_deleted_users(&self, before: i64) -> $crate::store::StoreResult<u64> {
-                Ok(sqlx::query("DELETE FROM users WHERE deleted_at IS NOT NULL AND deleted_at < $1")
-                    .bind(before)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected())
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::store::MailStore for $store {
-            async fn enqueue_mail(
-                &self,
-                mail: &$crate::store::accounts::NewMail,
-                now: i64,
-            ) -> $crate::store::StoreResult<String> {
-                Self::insert_mail(&self.pool, mail, None, now).await
-            }
-
-            async fn claim_due_mail(
-                &self,
-                now: i64,
-                lease: i64,
-                limit: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::accounts::OutboxMail>> {
-                // Rows whose code has expired are given up, and an SMS text is blanked: it
-                // must not outlive its use.
-                sqlx::query(
-                    "UPDATE mail_outbox SET failed_at = $1, last_error = 'expired', \
-                     body_text = CASE WHEN channel = 'sms' THEN '' ELSE body_text END \
-                     WHERE sent_at IS NULL AND failed_at IS NULL AND expires_at <= $1",
-                )
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {} FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL \
-                     AND (expires_at IS NULL OR expires_at > $1) \
-                     AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2",
-                    $crate::store::accounts::OUTBOX_COLUMNS
-                ));
-                let due: Vec<$crate::store::accounts::OutboxMail> = sqlx::query_as(sql)
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                let mut claimed = Vec::with_capacity(due.len());
-                for m in due {
-                    let n = sqlx::query(
-                        "UPDATE mail_outbox SET next_attempt_at = $1 \
-                         WHERE id = $2 AND next_attempt_at = $3 AND sent_at IS NULL",
-                    )
-                    .bind(now + lease)
-                    .bind(&m.id)
-                    .bind(m.next_attempt_at)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
-                    if n == 1 {
-                        claimed.push(m);
-                    }
-                }
-                Ok(claimed)
-            }
-
-            async fn mark_mail_sent(&self, id: &str, now: i64) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "UPDATE mail_outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL, \
-                     failed_at = NULL, body_text = CASE WHEN channel = 'sms' THEN '' ELSE body_text END \
-                     WHERE id = $2",
-                )
-                .bind(now)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn mark_mail_failed(
-                &self,
-                id: &str,
-                error: &str,
-                next_attempt_at: i64,
-                give_up: bool,
-                now: i64,
-            ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "UPDATE mail_outbox SET attempts = attempts + 1, last_error = $1, \
-                     next_attempt_at = $2, failed_at = $3, \
-                     body_text = CASE WHEN channel = 'sms' AND $5 THEN '' ELSE body_text END \
-                     WHERE id = $4 AND failed_at IS NULL",
-                )
-                .bind(error)
-                .bind(next_attempt_at)
-                .bind(give_up.then_some(now))
-                .bind(id)
-                .bind(give_up)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn mail_for(
-                &self,
-                recipient: &str,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::accounts::OutboxMail>> {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {} FROM mail_outbox WHERE recipient = $1 ORDER BY id",
-                    $crate::store::accounts::OUTBOX_COLUMNS
-                ));
-                Ok(sqlx::query_as(sql).bind(recipient).fetch_all(&self.pool).await?)
-            }
-
-            async fn scrub_mail_bodies(&self, before: i64) -> $crate::store::StoreResult<u64> {
-                Ok(sqlx::query(
-                    "UPDATE mail_outbox SET body_text = '', body_html = '' \
-                     WHERE ((sent_at IS NOT NULL AND sent_at < $1) \
-                     OR (failed_at IS NOT NULL AND failed_at < $1)) \
-                     AND (body_text <> '' OR body_html <> '')",
-                )
-                .bind(before)
-                .execute(&self.pool)
-                .await?
-                .rows_affected())
-            }
-
-            async fn purge_mail_before(&self, before: i64) -> $crate::store::StoreResult<u64> {
-                let mut n = sqlx::query(
-                    "DELETE FROM mail_outbox WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL) \
-                     AND created_at < $1",
-                )
-                .bind(before)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-                n += sqlx::query("DELETE FROM account_codes WHERE expires_at < $1")
-                    .bind(before)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
-                Ok(n)
-            }
-        }
     };
 }
 

@@ -8,7 +8,8 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
-use super::accounts::{AccountCode, NewAccountCode, NewMail};
+use super::accounts::{AccountCode, NewAccountCode};
+use super::outbox::NewMail;
 
 #[async_trait]
 pub trait InvitationStore: Send + Sync + 'static {

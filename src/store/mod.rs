@@ -9,7 +9,11 @@ mod audit;
 mod deny;
 mod invitations;
 mod logout;
+mod outbox;
 mod postgres;
+mod profile;
+mod rows;
+mod sessions;
 mod sql;
 mod sqlite;
 mod tokens;
@@ -20,15 +24,15 @@ use async_trait::async_trait;
 
 use crate::domain::{Client, NewUser, User};
 
-pub use accounts::{
-    AccountCode, AccountPageStore, AccountStore, Channel, CodeCheck, CodePurpose, MailStore,
-    NewAccountCode, NewMail, OutboxMail, ProfileUpdate, SessionInfo,
-};
+pub use accounts::{AccountCode, AccountStore, CodeCheck, CodePurpose, NewAccountCode};
 pub use admin::{AdminStore, AdminUser, Counts, Group, LoginDay, UserFilter, UserProfile};
 pub use audit::{AuditQuery, AuditRecord, AuditStore};
 pub use invitations::InvitationStore;
 pub use logout::{Delivery, LogoutStore, SessionRef};
+pub use outbox::{Channel, MailStore, NewMail, OutboxMail};
 pub use postgres::PgStore;
+pub use profile::{AccountPageStore, ProfileUpdate};
+pub use sessions::{NewSession, PasswordChange, Session, SessionInfo, SessionStore};
 pub use sqlite::SqliteStore;
 pub use tokens::{RefreshToken, TokenStore};
 
@@ -37,6 +41,7 @@ pub use tokens::{RefreshToken, TokenStore};
 /// scope with `use crate::store::prelude::*`.
 pub trait Store:
     CoreStore
+    + SessionStore
     + AuditStore
     + TokenStore
     + LogoutStore
@@ -52,6 +57,7 @@ pub trait Store:
 }
 impl<T> Store for T where
     T: CoreStore
+        + SessionStore
         + AuditStore
         + TokenStore
         + LogoutStore
@@ -70,7 +76,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::{
         AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, InvitationStore,
-        LogoutStore, MailStore, Store, TokenStore,
+        LogoutStore, MailStore, SessionStore, Store, TokenStore,
     };
 }
 
@@ -88,28 +94,6 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// A browser sign-in session. The cookie holds a random id; the row holds only its hash.
-#[derive(Debug, Clone)]
-pub struct Session {
-    /// Public session identifier for the `sid` claim (OIDC Front-/Back-Channel Logout).
-    pub sid: String,
-    pub user_id: String,
-    pub auth_time: i64,
-    pub created_at: i64,
-    pub expires_at: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct NewSession {
-    pub id_hash: String,
-    pub sid: String,
-    pub user_id: String,
-    pub auth_time: i64,
-    pub expires_at: i64,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
 
 /// An authorization code as stored: everything the token endpoint must check it against.
 #[derive(Debug, Clone)]
@@ -175,18 +159,6 @@ pub trait CoreStore: Send + Sync + 'static {
     async fn list_clients(&self) -> StoreResult<Vec<Client>>;
     /// Replace every setting of an existing client; `false` when there is no such client.
     async fn update_client(&self, client: &Client) -> StoreResult<bool>;
-
-    // Sessions
-    async fn create_session(&self, session: &NewSession, now: i64) -> StoreResult<()>;
-    /// A live session: not ended, not expired.
-    async fn find_session(&self, id_hash: &str, now: i64) -> StoreResult<Option<Session>>;
-    /// End one session and revoke the refresh tokens bound to its `sid` (and, like every way of
-    /// ending a session, deny-list its access tokens: see migration 0010).
-    async fn end_session(&self, id_hash: &str, now: i64) -> StoreResult<()>;
-    /// End every live session of a user and revoke every grant tied to them (refresh tokens).
-    /// Used by logout-everywhere, password reset/change, disable and delete. Returns the `sid`s
-    /// ended, for back-channel logout.
-    async fn end_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<Vec<String>>;
 
     // Consent (OIDC Core §3.1.2.4), remembered per user and client
     /// The scopes this user has granted this client, if any.

@@ -45,4 +45,7 @@ super::tokens::impl_token_store!(PgStore);
 super::logout::impl_logout_store!(PgStore);
 super::admin::impl_admin_store!(PgStore);
 super::accounts::impl_account_store!(PgStore, sqlx::Postgres);
+super::outbox::impl_mail_store!(PgStore);
+super::profile::impl_profile_store!(PgStore);
+super::sessions::impl_session_store!(PgStore, sqlx::Postgres);
 super::invitations::impl_invitation_store!(PgStore);

@@ -66,4 +66,7 @@ super::tokens::impl_token_store!(SqliteStore);
 super::logout::impl_logout_store!(SqliteStore);
 super::admin::impl_admin_store!(SqliteStore);
 super::accounts::impl_account_store!(SqliteStore, sqlx::Sqlite);
+super::outbox::impl_mail_store!(SqliteStore);
+super::profile::impl_profile_store!(SqliteStore);
+super::sessions::impl_session_store!(SqliteStore, sqlx::Sqlite);
 super::invitations::impl_invitation_store!(SqliteStore);

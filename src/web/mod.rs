@@ -2,7 +2,6 @@
 
 pub mod admin;
 pub mod csrf;
-pub mod limits;
 pub mod nul;
 pub mod oauth;
 pub mod pages;
@@ -85,7 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account/email", axum::routing::post(pages::account::email))
         .route(
             "/account/email/confirm",
-            get(pages::account::show_email_link).post(pages::account::confirm_email),
+            get(pages::email_change::show_link).post(pages::email_change::confirm),
         )
         .route(
             "/account/password",
@@ -134,6 +133,10 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::pages::router())
         .fallback(pages::not_found)
         .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pages::render_error_pages,
+        ))
         .layer(axum::middleware::from_fn_with_state(state, nul::refuse_nul))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
@@ -142,7 +145,7 @@ pub fn router(state: AppState) -> Router {
         .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("request handler panicked");
-            pages::plain_error(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
+            render::plain_error(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
         }))
         .layer(
             // Spans carry the method and the route template only: query strings hold codes,

@@ -109,9 +109,25 @@ impl Templates {
                 .into_response(),
             Err(e) => {
                 tracing::error!(template = name, error = %e, "template failed to render");
-                super::pages::plain_error(StatusCode::INTERNAL_SERVER_ERROR)
+                plain_error(StatusCode::INTERNAL_SERVER_ERROR)
             }
         }
+    }
+
+    /// A page with a title, a message and an optional link onwards.
+    pub fn notice_page(
+        &self,
+        status: StatusCode,
+        title: &str,
+        message: &str,
+        link: Option<(&str, &str)>,
+    ) -> Response {
+        let mut ctx = Context::new();
+        ctx.insert("title", title);
+        ctx.insert("message", message);
+        ctx.insert("link", &link.map(|l| l.0));
+        ctx.insert("link_text", &link.map(|l| l.1));
+        self.page(status, "notice.html", &ctx)
     }
 
     /// The error page: a title and a message for a person, never internals.
@@ -121,4 +137,14 @@ impl Templates {
         ctx.insert("message", message);
         self.page(status, "error.html", &ctx)
     }
+}
+
+/// A minimal answer when even rendering failed: the status, and nothing internal.
+pub fn plain_error(status: StatusCode) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Something went wrong on our side. Please try again later.",
+    )
+        .into_response()
 }

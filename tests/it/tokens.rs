@@ -756,7 +756,7 @@ backend_tests! {
         for (id_hash, sid) in [("session-a", "sid-a"), ("session-b", "sid-b")] {
             store.create_session(&NewSession {
                 id_hash: id_hash.into(), sid: sid.into(), user_id: user.id.clone(),
-                auth_time: now, expires_at: now + 3600, ip: None, user_agent: None,
+                auth_time: now, expires_at: now + 3600, amr: vec![], ip: None, user_agent: None,
             }, now).await.unwrap();
         }
         // A refresh token per session, as the code exchange would store them.

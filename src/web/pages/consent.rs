@@ -12,7 +12,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use tera::Context;
 
-use crate::audit::{self, Event, action};
+use crate::audit::{Event, action};
 use crate::domain::scope_description;
 use crate::oauth::authorize::{self};
 use crate::oauth::{ErrorCode, OAuthError};
@@ -144,7 +144,7 @@ pub async fn submit(
     if let Err(resp) = super::login::active_client(&state, &req).await {
         return resp;
     }
-    let origin = super::login::origin(peer, &headers);
+    let origin = super::caller(peer, &headers).origin();
     let event = Event::new(action::CONSENT_GIVE)
         .actor(&sess.user_id)
         .target(&sess.user_id)
@@ -152,7 +152,7 @@ pub async fn submit(
         .origin(&origin)
         .detail("scope", req.scope.to_string());
     if !allow {
-        audit::record(provider.store.as_ref(), event.failure("denied")).await;
+        state.audit(event.failure("denied")).await;
         let error = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
         return respond(&state, &authorize::deny(provider, &req, &error));
     }
@@ -160,6 +160,6 @@ pub async fn submit(
         tracing::error!(error = %e, "cannot save consent");
         return super::internal_error(&state);
     }
-    audit::record(provider.store.as_ref(), event).await;
+    state.audit(event).await;
     issue(&state, &req, &sess, now).await
 }

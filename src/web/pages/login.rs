@@ -1,25 +1,21 @@
-//! The hosted login page. One generic message for any wrong e-mail or password, with the same
-//! work done either way (a dummy argon2 verification for unknown accounts).
-
-use std::net::SocketAddr;
+//! The hosted login page: identifier (e-mail address or verified phone number) and password.
+//! The checks are in `accounts::signin`; every sign-in method ends in [`finish_login`].
 
 use axum::Form;
-use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::CookieJar;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 use tera::Context;
 
-use crate::audit::{self, Event, Origin, action};
-use crate::domain::{Email, User};
+use super::{FORM_EXPIRED, PageError, PageResult, Who};
+use crate::accounts::signin::{self, Authenticated, SignIn};
+use crate::accounts::{Caller, sessions};
 use crate::oauth::authorize::{self, AuthorizationRequest};
 use crate::state::AppState;
 use crate::store::Session;
-use crate::web::{csrf, session};
-
-const BAD_CREDENTIALS: &str = "The e-mail address or password is incorrect.";
-const FORM_EXPIRED: &str = "This form expired. Please try again.";
+use crate::web::csrf;
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
@@ -40,34 +36,35 @@ pub struct LoginForm {
     rid: String,
 }
 
-struct View<'a> {
-    rid: &'a str,
-    email: &'a str,
-    error: Option<&'a str>,
-    client_name: Option<String>,
-}
-
-async fn client_name(state: &AppState, req: Option<&AuthorizationRequest>) -> Option<String> {
-    let req = req?;
-    state
-        .provider
-        .store
-        .find_client(&req.client_id)
+/// The name of the application a waiting request `rid` comes from, if any.
+pub async fn client_name(state: &AppState, rid: &str, now: i64) -> Option<String> {
+    if rid.is_empty() {
+        return None;
+    }
+    let req = authorize::peek_login_request(&state.provider, rid, now)
         .await
         .ok()
-        .flatten()
-        .map(|c| c.name)
+        .flatten()?;
+    crate::oauth::lookup::client_name(&state.provider, &req).await
 }
 
-fn render(state: &AppState, jar: CookieJar, status: StatusCode, view: View<'_>) -> Response {
+async fn render(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    rid: &str,
+    email: &str,
+    error: Option<&str>,
+) -> Response {
+    let client_name = client_name(state, rid, crate::now()).await;
     let (jar, token) = csrf::token(state, jar);
     let mut ctx = Context::new();
     ctx.insert("title", "Sign in");
     ctx.insert("csrf", &token);
-    ctx.insert("rid", view.rid);
-    ctx.insert("email", view.email);
-    ctx.insert("error", &view.error);
-    ctx.insert("client_name", &view.client_name);
+    ctx.insert("rid", rid);
+    ctx.insert("email", email);
+    ctx.insert("error", &error);
+    ctx.insert("client_name", &client_name);
     ctx.insert("signup_enabled", &state.provider.settings.signup.enabled);
     (jar, state.templates.page(status, "login.html", &ctx)).into_response()
 }
@@ -76,184 +73,134 @@ pub async fn show(
     State(state): State<AppState>,
     jar: CookieJar,
     Query(q): Query<LoginQuery>,
-) -> Response {
+) -> PageResult {
     let now = crate::now();
     let req = if q.rid.is_empty() {
         None
     } else {
-        match authorize::peek_login_request(&state.provider, &q.rid, now).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "login request lookup failed");
-                return super::internal_error(&state);
-            }
-        }
+        authorize::peek_login_request(&state.provider, &q.rid, now)
+            .await
+            .map_err(|e| PageError::store(&e))?
     };
     if q.rid.is_empty()
-        && let Ok(Some(_)) = session::current(&state, &jar, now).await
+        && let Ok(Some(_)) = super::super::session::current(&state, &jar, now).await
     {
-        return Redirect::to("/").into_response();
+        return Ok(Redirect::to("/").into_response());
     }
     let hint = req
         .as_ref()
         .and_then(|r| r.login_hint.clone())
         .unwrap_or_default();
-    let view = View {
-        rid: &q.rid,
-        email: &hint,
-        error: (!q.rid.is_empty() && req.is_none())
-            .then_some("This sign-in request expired. You can still sign in here, then return to the application."),
-        client_name: client_name(&state, req.as_ref()).await,
-    };
-    render(&state, jar, StatusCode::OK, view)
+    let error = (!q.rid.is_empty() && req.is_none()).then_some(
+        "This sign-in request expired. You can still sign in here, then return to the application.",
+    );
+    Ok(render(&state, jar, StatusCode::OK, &q.rid, &hint, error).await)
 }
 
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Who(caller): Who,
     jar: CookieJar,
     Form(form): Form<LoginForm>,
-) -> Response {
+) -> PageResult {
     let now = crate::now();
-    let again = |jar, status, error| {
-        let state = state.clone();
-        let rid = form.rid.clone();
-        let email = form.email.clone();
-        async move {
-            let req = authorize::peek_login_request(&state.provider, &rid, now)
-                .await
-                .ok()
-                .flatten();
-            let name = client_name(&state, req.as_ref()).await;
-            render(
-                &state,
-                jar,
-                status,
-                View {
-                    rid: &rid,
-                    email: &email,
-                    error: Some(error),
-                    client_name: name,
-                },
-            )
-        }
-    };
     if !csrf::verify(&state, &jar, &form.csrf) {
-        return again(jar, StatusCode::FORBIDDEN, FORM_EXPIRED).await;
-    }
-    let from = origin(peer, &headers);
-    let account = Email::parse(&form.email)
-        .map(|e| e.as_str().to_owned())
-        .or_else(|_| crate::domain::Phone::parse(&form.email).map(|p| p.as_str().to_owned()))
-        .ok();
-    if let Err(resp) = super::accounts::check_limits(
-        &state,
-        crate::web::limits::Bucket::Login,
-        peer,
-        &from,
-        account.as_deref(),
-    )
-    .await
-    {
-        return resp;
-    }
-    let user = match check_credentials(&state, &form.email, &form.password).await {
-        Ok(Some(user)) => user,
-        Ok(None) => {
-            tracing::info!("sign-in failed: bad credentials");
-            audit::record(
-                state.provider.store.as_ref(),
-                Event::new(action::LOGIN)
-                    .origin(&origin(peer, &headers))
-                    .failure("bad_credentials"),
-            )
-            .await;
-            return again(jar, StatusCode::OK, BAD_CREDENTIALS).await;
-        }
-        Err(resp) => return resp,
-    };
-    if !user.email_verified && state.provider.settings.accounts.require_verified_email {
-        // The password was right, but the address is unconfirmed: send a code (unless one was
-        // sent moments ago) and show the verification page instead of signing in.
-        tracing::info!(user.id = %user.id, "sign-in held: e-mail address not verified");
-        audit::record(
-            state.provider.store.as_ref(),
-            Event::new(action::LOGIN)
-                .actor(&user.id)
-                .target(&user.id)
-                .origin(&from)
-                .failure("email_not_verified"),
-        )
-        .await;
-        if let Err(resp) = super::accounts::resend_verification(&state, &user, &from, now).await {
-            return resp;
-        }
-        return super::accounts::verify_page(
+        let page = render(
             &state,
             jar,
-            StatusCode::OK,
-            &user.email,
+            StatusCode::FORBIDDEN,
             &form.rid,
+            &form.email,
+            Some(FORM_EXPIRED),
+        );
+        return Ok(page.await);
+    }
+    let outcome =
+        signin::password(&state.accounts, &caller, &form.email, &form.password, now).await;
+    let outcome = match outcome {
+        Err(crate::accounts::AccountError::Invalid(e)) => {
+            let msg = e.first().unwrap_or(signin::BAD_CREDENTIALS).to_owned();
+            return Ok(render(
+                &state,
+                jar,
+                StatusCode::OK,
+                &form.rid,
+                &form.email,
+                Some(&msg),
+            )
+            .await);
+        }
+        other => other?,
+    };
+    signed_in(&state, jar, outcome, caller, &form.rid, now).await
+}
+
+/// Where a sign-in attempt goes next: a session and the waiting request, or the page that asks
+/// to confirm the address first.
+pub async fn signed_in(
+    state: &AppState,
+    jar: CookieJar,
+    outcome: SignIn,
+    caller: Caller,
+    rid: &str,
+    now: i64,
+) -> PageResult {
+    match outcome {
+        SignIn::Done(auth) => finish_login(state, jar, &auth, &caller, rid, now).await,
+        SignIn::VerifyEmailFirst { email } => Ok(super::verify::page(
+            state,
+            jar,
+            StatusCode::OK,
+            &email,
+            rid,
             Some("Confirm your e-mail address to sign in. We have sent you a link and a code."),
             None,
-        );
-    }
-    finish_login(&state, jar, &user, from, &form.rid, now).await
-}
-
-/// Where a request came from, for sessions and the audit log.
-pub fn origin(peer: SocketAddr, headers: &HeaderMap) -> Origin {
-    Origin {
-        ip: Some(peer.ip().to_string()),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(512).collect()),
+        )),
     }
 }
 
-/// A person proved who they are (password, one-time code...): start a new session, record it,
-/// and continue the authorization request `rid` (or go home when there is none). Every sign-in
-/// method ends here, so the session rules and the rest of the flow are the same for all.
+/// The session cookie for `secret` (`__Host-` prefixed and Secure on https).
+pub fn session_cookie(state: &AppState, secret: String) -> Cookie<'static> {
+    Cookie::build((state.cookies.session, secret))
+        .path("/")
+        .http_only(true)
+        .secure(state.cookies.secure)
+        .same_site(SameSite::Lax)
+        .max_age(time::Duration::seconds(state.provider.settings.session.ttl))
+        .build()
+}
+
+/// A person proved who they are (password, one-time code...): start a new session (recording
+/// how), set its cookie, and continue the authorization request `rid` (or go home when there is
+/// none). Every sign-in method ends here, so the session rules and the rest of the flow are the
+/// same for all.
 pub async fn finish_login(
     state: &AppState,
     jar: CookieJar,
-    user: &User,
-    origin: Origin,
+    auth: &Authenticated,
+    caller: &Caller,
     rid: &str,
     now: i64,
-) -> Response {
-    let (jar, sess) = match session::start(
-        state,
-        jar,
-        user,
-        origin.ip.clone(),
-        origin.user_agent.clone(),
-        now,
-    )
-    .await
-    {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot create session");
-            return super::internal_error(state);
-        }
-    };
+) -> PageResult {
+    let replacing = jar.get(state.cookies.session).map(|c| c.value().to_owned());
+    let started = sessions::start(&state.accounts, replacing.as_deref(), auth, caller, now).await?;
+    let user = &auth.user;
     tracing::info!(user.id = %user.id, "signed in");
-    audit::record(
-        state.provider.store.as_ref(),
-        Event::new(action::LOGIN)
-            .actor(&user.id)
-            .target(&user.id)
-            .origin(&origin),
-    )
-    .await;
+    state
+        .audit(
+            crate::audit::Event::new(crate::audit::action::LOGIN)
+                .actor(&user.id)
+                .target(&user.id)
+                .origin(&caller.origin())
+                .detail("amr", auth.amr().join(" ")),
+        )
+        .await;
+    let jar = jar.add(session_cookie(state, started.secret));
     if rid.is_empty() {
-        return (jar, Redirect::to("/")).into_response();
+        return Ok((jar, Redirect::to("/")).into_response());
     }
-    let resp = resume_authorization(state, rid, &sess, now).await;
-    (jar, resp).into_response()
+    let resp = resume_authorization(state, rid, &started.session, now).await;
+    Ok((jar, resp).into_response())
 }
 
 /// Continue a waiting authorization request for a signed-in session: through the same decision
@@ -268,10 +215,7 @@ pub async fn resume_authorization(
     let req = match authorize::peek_login_request(provider, rid, now).await {
         Ok(Some(req)) => req,
         Ok(None) => return super::request_expired(state),
-        Err(e) => {
-            tracing::error!(error = %e, "login request lookup failed");
-            return super::internal_error(state);
-        }
+        Err(e) => return PageError::store(&e).into_response(),
     };
     let client = match active_client(state, &req).await {
         Ok(c) => c,
@@ -286,59 +230,18 @@ pub async fn active_client(
     state: &AppState,
     req: &AuthorizationRequest,
 ) -> Result<crate::domain::Client, Response> {
-    match state.provider.store.find_client(&req.client_id).await {
-        Ok(Some(c)) if c.is_active() && c.has_redirect_uri(&req.redirect_uri) => Ok(c),
-        Ok(_) => Err(state.templates.error_page(
+    match crate::oauth::lookup::active_client(&state.provider, req).await {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err(state.templates.error_page(
             StatusCode::BAD_REQUEST,
             "Application unavailable",
             "The application that sent you here is no longer registered.",
         )),
-        Err(e) => {
-            tracing::error!(error = %e, "client lookup failed");
-            Err(super::internal_error(state))
-        }
+        Err(e) => Err(PageError::store(&e).into_response()),
     }
 }
 
-/// The active user these credentials belong to, or `None` (for any reason: the answer must not
-/// say which). Unknown or malformed e-mails still cost one argon2 verification.
-async fn check_credentials(
-    state: &AppState,
-    email: &str,
-    password: &str,
-) -> Result<Option<User>, Response> {
-    let provider = &state.provider;
-    // An e-mail address, or a verified phone number (E.164 after normalisation).
-    let found = match (Email::parse(email), crate::domain::Phone::parse(email)) {
-        (Ok(email), _) => provider.store.find_user_by_email(email.as_str()).await,
-        (Err(_), Ok(phone)) => provider.store.find_user_by_phone(phone.as_str()).await,
-        (Err(_), Err(_)) => Ok(None),
-    };
-    let user = found.map_err(|e| {
-        tracing::error!(error = %e, "user lookup failed");
-        super::internal_error(state)
-    })?;
-    // Over-long passwords are refused without hashing, for known and unknown users alike.
-    let too_long = password.len() > crate::domain::Password::MAX_BYTES;
-    let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    let ok = !too_long
-        && provider.hasher.verify(password, hash).await.map_err(|e| {
-            tracing::error!(error = %e, "password verification failed");
-            super::internal_error(state)
-        })?;
-    let Some(user) = user.filter(|u| ok && u.is_active()) else {
-        return Ok(None);
-    };
-    // Upgrade hashes made with older parameters, now that we hold the password.
-    if let Some(h) = user.password_hash.as_deref()
-        && provider.hasher.needs_rehash(h)
-        && let Ok(pw) = crate::domain::Password::parse(password)
-        && let Ok(new_hash) = provider.hasher.hash(&pw).await
-    {
-        let _ = provider
-            .store
-            .set_password_hash(&user.id, &new_hash, crate::now())
-            .await;
-    }
-    Ok(Some(user))
+/// Where a request came from, for sessions and the audit log.
+pub fn origin(peer: std::net::SocketAddr, headers: &axum::http::HeaderMap) -> crate::audit::Origin {
+    super::caller(peer, headers).origin()
 }

@@ -15,7 +15,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar};
 use serde::Deserialize;
 use tera::Context;
 
-use crate::audit::{self, Event, Origin, action};
+use crate::audit::{Event, Origin, action};
 use crate::crypto::hash_secret;
 use crate::oidc::logout::{self, LogoutRequest};
 use crate::state::AppState;
@@ -174,7 +174,7 @@ async fn end(
     if let Some(c) = &req.client_id {
         event = event.client(c);
     }
-    audit::record(state.provider.store.as_ref(), event).await;
+    state.audit(event).await;
     let removal = Cookie::build((state.cookies.session, ""))
         .path("/")
         .http_only(true)

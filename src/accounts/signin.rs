@@ -1,0 +1,441 @@
+//! The sign-in methods. Each checks one kind of proof and produces the same [`Authenticated`]:
+//! who, by which methods, when. A session records it (`sessions::start`), and ID tokens state
+//! it as `amr` (RFC 8176) and `auth_time`. New methods (TOTP, passkeys, upstream providers) add
+//! a [`Method`] and a function here; the rest of the flow does not change.
+//!
+//! Password: one generic answer for any wrong identifier or password, with the same work done
+//! either way (a dummy argon2 verification for unknown accounts). One-time code: a 6-digit code
+//! sent to the account's e-mail address or verified phone number, single use, valid
+//! `accounts.login_code_ttl` seconds, dead after `accounts.code_max_attempts` wrong guesses,
+//! bound to where it was sent; the answers are the same for unknown identifiers.
+
+use super::{AccountError, AccountResult, Accounts, Bucket, Caller, equalise, signup};
+use crate::audit::{Event, action};
+use crate::domain::{Email, Password, Phone, User};
+use crate::email::Recipient;
+use crate::email::compose::CodeChannel;
+use crate::store::{CodeCheck, CodePurpose, NewAccountCode};
+
+pub const BAD_CREDENTIALS: &str = "The e-mail address or password is incorrect.";
+pub const CODE_SENT: &str =
+    "If this is the address or confirmed number of an account, we have sent it a sign-in code.";
+pub const BAD_CODE: &str = "That code is wrong or has expired. Go back to ask for a new one.";
+const BAD_IDENTIFIER: &str =
+    "Enter your e-mail address, or your phone number starting with + and the country code.";
+
+/// A way of proving who one is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// The account's password.
+    Password,
+    /// A one-time code sent by e-mail.
+    EmailCode,
+    /// A one-time code sent by SMS to the verified number.
+    SmsCode,
+}
+
+impl Method {
+    /// The RFC 8176 `amr` values this method stands for.
+    pub fn amr(self) -> &'static [&'static str] {
+        match self {
+            Self::Password => &["pwd"],
+            Self::EmailCode => &["otp"],
+            Self::SmsCode => &["otp", "sms"],
+        }
+    }
+
+    /// The factor class (RFC 8176 §2 `mfa`: "multiple-factor authentication"): what one knows
+    /// (password) or what one has (a mailbox, a phone).
+    fn factor(self) -> Factor {
+        match self {
+            Self::Password => Factor::Knowledge,
+            Self::EmailCode | Self::SmsCode => Factor::Possession,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Factor {
+    Knowledge,
+    Possession,
+}
+
+/// A person who proved who they are: the result of every sign-in method.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: User,
+    pub methods: Vec<Method>,
+    /// When (the session's and ID tokens' `auth_time`).
+    pub at: i64,
+}
+
+impl Authenticated {
+    pub fn new(user: User, method: Method, at: i64) -> Self {
+        Self {
+            user,
+            methods: vec![method],
+            at,
+        }
+    }
+
+    /// The `amr` values, in a stable order without repeats; `mfa` when the methods span more
+    /// than one factor class.
+    pub fn amr(&self) -> Vec<String> {
+        let mut amr: Vec<String> = Vec::new();
+        for m in &self.methods {
+            for v in m.amr() {
+                if !amr.iter().any(|a| a == v) {
+                    amr.push((*v).to_owned());
+                }
+            }
+        }
+        let first = self.methods.first().map(|m| m.factor());
+        if self.methods.iter().any(|m| Some(m.factor()) != first) {
+            amr.push("mfa".to_owned());
+        }
+        amr
+    }
+}
+
+/// What a sign-in attempt led to.
+#[derive(Debug)]
+pub enum SignIn {
+    /// Proven: start a session.
+    Done(Box<Authenticated>),
+    /// The proof was right, but the address must be confirmed first: a link and code were sent
+    /// (unless moments ago) to `email`.
+    VerifyEmailFirst { email: String },
+}
+
+/// An e-mail address or a phone number, normalised.
+#[derive(Debug, Clone)]
+pub enum Identifier {
+    Email(Email),
+    Phone(Phone),
+}
+
+impl Identifier {
+    /// `@` decides: an address, else a number (E.164 after normalisation).
+    pub fn parse(input: &str) -> Option<Self> {
+        if input.contains('@') {
+            Email::parse(input).ok().map(Self::Email)
+        } else {
+            Phone::parse(input).ok().map(Self::Phone)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Email(e) => e.as_str(),
+            Self::Phone(p) => p.as_str(),
+        }
+    }
+
+    /// The active account it names (phones: only verified ones).
+    async fn user(&self, acc: &Accounts) -> AccountResult<Option<User>> {
+        let store = acc.store();
+        let found = match self {
+            Self::Email(e) => store.find_user_by_email(e.as_str()).await?,
+            Self::Phone(p) => store.find_user_by_phone(p.as_str()).await?,
+        };
+        Ok(found.filter(User::is_active))
+    }
+}
+
+/// Sign in with an identifier (e-mail address or verified phone number) and password.
+/// `Invalid` with field `credentials` for any wrong pair.
+pub async fn password(
+    acc: &Accounts,
+    caller: &Caller,
+    identifier: &str,
+    password: &str,
+    now: i64,
+) -> AccountResult<SignIn> {
+    let account = Email::parse(identifier)
+        .map(|e| e.as_str().to_owned())
+        .or_else(|_| Phone::parse(identifier).map(|p| p.as_str().to_owned()))
+        .ok();
+    acc.limit(Bucket::Login, caller, account.as_deref()).await?;
+    let Some(user) = check_credentials(acc, identifier, password, now).await? else {
+        tracing::info!("sign-in failed: bad credentials");
+        acc.audit(
+            Event::new(action::LOGIN)
+                .origin(&caller.origin())
+                .failure("bad_credentials"),
+        )
+        .await;
+        return Err(AccountError::field("credentials", BAD_CREDENTIALS));
+    };
+    held_for_verification(
+        acc,
+        caller,
+        Authenticated::new(user, Method::Password, now),
+        now,
+    )
+    .await
+}
+
+/// The right proof of an account whose address is unconfirmed (when confirmation is required)
+/// does not sign in: it sends a code (unless one was sent moments ago) instead.
+async fn held_for_verification(
+    acc: &Accounts,
+    caller: &Caller,
+    auth: Authenticated,
+    now: i64,
+) -> AccountResult<SignIn> {
+    let user = &auth.user;
+    if user.email_verified || !acc.settings().accounts.require_verified_email {
+        return Ok(SignIn::Done(Box::new(auth)));
+    }
+    tracing::info!(user.id = %user.id, "sign-in held: e-mail address not verified");
+    acc.audit(
+        Event::new(action::LOGIN)
+            .actor(&user.id)
+            .target(&user.id)
+            .origin(&caller.origin())
+            .failure("email_not_verified"),
+    )
+    .await;
+    signup::resend_verification(acc, user, caller, now).await?;
+    Ok(SignIn::VerifyEmailFirst {
+        email: user.email.clone(),
+    })
+}
+
+/// The active user these credentials belong to, or `None` (for any reason: the answer must not
+/// say which). Unknown or malformed identifiers still cost one argon2 verification.
+async fn check_credentials(
+    acc: &Accounts,
+    identifier: &str,
+    password: &str,
+    now: i64,
+) -> AccountResult<Option<User>> {
+    let provider = &acc.provider;
+    // An e-mail address, or a verified phone number (E.164 after normalisation).
+    let user = match (Email::parse(identifier), Phone::parse(identifier)) {
+        (Ok(email), _) => provider.store.find_user_by_email(email.as_str()).await?,
+        (Err(_), Ok(phone)) => provider.store.find_user_by_phone(phone.as_str()).await?,
+        (Err(_), Err(_)) => None,
+    };
+    // Over-long passwords are refused without hashing, for known and unknown users alike.
+    let too_long = password.len() > Password::MAX_BYTES;
+    let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
+    let ok = !too_long && provider.hasher.verify(password, hash).await?;
+    let Some(user) = user.filter(|u| ok && u.is_active()) else {
+        return Ok(None);
+    };
+    // Upgrade hashes made with older parameters, now that we hold the password.
+    if let Some(h) = user.password_hash.as_deref()
+        && provider.hasher.needs_rehash(h)
+        && let Ok(pw) = Password::parse(password)
+        && let Ok(new_hash) = provider.hasher.hash(&pw).await
+    {
+        let _ = provider
+            .store
+            .set_password_hash(&user.id, &new_hash, now)
+            .await;
+    }
+    Ok(Some(user))
+}
+
+/// Check `password` against `user`'s (rate limited like a sign-in): for the account page's
+/// changes that need the current password.
+pub async fn confirm_password(
+    acc: &Accounts,
+    caller: &Caller,
+    user: &User,
+    password: &str,
+) -> AccountResult<bool> {
+    acc.limit(Bucket::Login, caller, Some(&user.email)).await?;
+    if password.len() > Password::MAX_BYTES {
+        return Ok(false);
+    }
+    Ok(acc
+        .provider
+        .hasher
+        .verify(password, user.password_hash.as_deref())
+        .await?)
+}
+
+/// Send a sign-in code to `identifier` when it names an account and the cool-down has passed.
+/// Answers the same either way (after the same least time); returns the normalised identifier
+/// to show on the code form. `Invalid` (field `identifier`) when it is neither an address nor a
+/// number.
+pub async fn request_code(
+    acc: &Accounts,
+    caller: &Caller,
+    identifier: &str,
+    now: i64,
+) -> AccountResult<String> {
+    let started = tokio::time::Instant::now();
+    let id = Identifier::parse(identifier);
+    acc.limit(
+        Bucket::CodeRequest,
+        caller,
+        id.as_ref().map(Identifier::as_str),
+    )
+    .await?;
+    let Some(id) = id else {
+        return Err(AccountError::field("identifier", BAD_IDENTIFIER));
+    };
+    match id.user(acc).await? {
+        Some(user) => {
+            let channel = match id {
+                Identifier::Email(_) => CodeChannel::Email,
+                Identifier::Phone(_) => CodeChannel::Sms,
+            };
+            if !acc.in_cooldown(&user, CodePurpose::LoginCode, now).await? {
+                let out =
+                    acc.composer()
+                        .login_code(&Recipient::at(&user, id.as_str()), channel, now)?;
+                acc.send(&user.id, out, now).await?;
+            }
+            acc.audit(
+                Event::new(action::CODE_REQUEST)
+                    .target(&user.id)
+                    .origin(&caller.origin())
+                    .detail("purpose", "login")
+                    .detail(
+                        "channel",
+                        if channel == CodeChannel::Sms {
+                            "sms"
+                        } else {
+                            "email"
+                        },
+                    ),
+            )
+            .await;
+        }
+        None => {
+            acc.audit(
+                Event::new(action::CODE_REQUEST)
+                    .origin(&caller.origin())
+                    .failure("unknown_account")
+                    .detail("purpose", "login"),
+            )
+            .await;
+        }
+    }
+    equalise(started).await;
+    Ok(id.as_str().to_owned())
+}
+
+/// Sign in with a code sent by `request_code`. `Invalid` (field `code`) for any wrong,
+/// expired, used or misdirected code, or an unknown identifier.
+pub async fn verify_code(
+    acc: &Accounts,
+    caller: &Caller,
+    identifier: &str,
+    code: &str,
+    now: i64,
+) -> AccountResult<SignIn> {
+    let wrong = || AccountError::field("code", BAD_CODE);
+    let id = Identifier::parse(identifier);
+    acc.limit(Bucket::Verify, caller, id.as_ref().map(Identifier::as_str))
+        .await?;
+    let Some(id) = id.filter(|_| NewAccountCode::is_code_shaped(code)) else {
+        return Err(wrong());
+    };
+    let Some(mut user) = id.user(acc).await? else {
+        return Err(wrong());
+    };
+    let store = acc.store();
+    let check = store
+        .check_code(
+            &user.id,
+            CodePurpose::LoginCode,
+            &NewAccountCode::code_hash(&user.id, code),
+            acc.settings().accounts.code_max_attempts,
+            now,
+        )
+        .await?;
+    let accepted = match check {
+        CodeCheck::Accepted(c) => c,
+        other => {
+            let reason = if other == CodeCheck::Wrong {
+                "wrong_code"
+            } else {
+                "no_live_code"
+            };
+            acc.audit(
+                Event::new(action::LOGIN)
+                    .target(&user.id)
+                    .origin(&caller.origin())
+                    .failure(reason)
+                    .detail("method", "code"),
+            )
+            .await;
+            return Err(wrong());
+        }
+    };
+    // Bound to where it was sent: it must still be this account's address or verified number.
+    let still_bound = match &id {
+        Identifier::Email(e) => accepted.target == e.as_str() && user.email == accepted.target,
+        Identifier::Phone(p) => {
+            accepted.target == p.as_str()
+                && user.phone_number.as_deref() == Some(accepted.target.as_str())
+                && user.phone_number_verified
+        }
+    };
+    if !still_bound {
+        return Err(wrong());
+    }
+    let method = match &id {
+        Identifier::Email(e) => {
+            if !user.email_verified {
+                // The code proves the person reads this mailbox.
+                if !store.mark_email_verified(&user.id, e.as_str(), now).await? {
+                    return Err(wrong());
+                }
+                user.email_verified = true;
+            }
+            Method::EmailCode
+        }
+        Identifier::Phone(_) => Method::SmsCode,
+    };
+    held_for_verification(acc, caller, Authenticated::new(user, method, now), now).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> User {
+        User {
+            id: "u".into(),
+            email: "a@example.com".into(),
+            email_verified: true,
+            password_hash: None,
+            name: None,
+            given_name: None,
+            family_name: None,
+            phone_number: None,
+            phone_number_verified: false,
+            picture: None,
+            locale: None,
+            roles: vec![],
+            groups: vec![],
+            created_at: 0,
+            updated_at: 0,
+            disabled_at: None,
+        }
+    }
+
+    #[test]
+    fn amr_per_method_and_mfa_across_factors() {
+        let pwd = Authenticated::new(user(), Method::Password, 1);
+        assert_eq!(pwd.amr(), ["pwd"]);
+        let sms = Authenticated::new(user(), Method::SmsCode, 1);
+        assert_eq!(sms.amr(), ["otp", "sms"]);
+        let both = Authenticated {
+            methods: vec![Method::Password, Method::EmailCode],
+            ..pwd
+        };
+        assert_eq!(both.amr(), ["pwd", "otp", "mfa"]);
+        let two_codes = Authenticated {
+            methods: vec![Method::EmailCode, Method::SmsCode],
+            ..sms
+        };
+        assert_eq!(two_codes.amr(), ["otp", "sms"]);
+    }
+}
