@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod domain;
@@ -21,7 +22,8 @@ pub mod store;
 pub mod telemetry;
 pub mod web;
 
-/// Seconds since the Unix epoch: every timestamp in Portcullis is one of these (UTC).
+/// Seconds since the Unix epoch by the system clock: every timestamp in Portcullis is one of
+/// these (UTC). Servers read time through their shared [`clock::Clock`].
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

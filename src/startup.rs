@@ -61,7 +61,8 @@ impl Application {
         let cookies = CookieNames::for_issuer(settings.is_https());
         let sms = crate::sms::from_settings(&settings.sms)
             .context("cannot set up SMS (check the [sms] settings)")?;
-        let mailer = crate::email::Mailer::new(&settings.mail, sms)
+        let clock = crate::clock::Clock::default();
+        let mailer = crate::email::Mailer::new(&settings.mail, sms, clock.clone())
             .context("cannot set up mail (check the [mail] settings)")?;
         let limits = crate::accounts::RateLimits::new(&settings.rate_limit);
         let provider = Provider {
@@ -71,6 +72,7 @@ impl Application {
             hasher,
             logout_wake: Arc::new(tokio::sync::Notify::new()),
             clients: Arc::default(),
+            clock,
         };
         let mailer = Arc::new(mailer);
         let accounts = crate::accounts::Accounts {
@@ -151,7 +153,7 @@ async fn housekeeping(provider: Provider) {
     );
     loop {
         tick.tick().await;
-        let now = crate::now();
+        let now = provider.clock.now();
         run_housekeeping(store.as_ref(), &provider.settings, now).await;
         if provider.settings.keys_auto_prune {
             prune_keys(&provider, now).await;

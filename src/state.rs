@@ -26,6 +26,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The server's time (see `crate::clock`).
+    pub fn now(&self) -> i64 {
+        self.provider.clock.now()
+    }
+
     /// Append `event` to the audit trail (a failure to write it is logged, never shown).
     pub async fn audit(&self, event: Event) {
         crate::audit::record(self.provider.store.as_ref(), event).await;

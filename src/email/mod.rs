@@ -28,6 +28,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tera::Tera;
 use tokio::sync::Notify;
 
+use crate::clock::Clock;
 use crate::config::{MailSettings, MailTransport};
 use crate::sms::{SmsError, SmsSender};
 use crate::store::{Channel, NewMail, OutboxMail, Store, StoreError};
@@ -81,11 +82,17 @@ pub struct Mailer {
     max_attempts: i64,
     retry_base: i64,
     poll_interval: Duration,
+    /// The server's clock (the outbox's times are on it).
+    clock: Clock,
 }
 
 impl Mailer {
-    /// `sms` delivers the outbox rows of channel `sms`.
-    pub fn new(settings: &MailSettings, sms: Arc<dyn SmsSender>) -> Result<Self, MailError> {
+    /// `sms` delivers the outbox rows of channel `sms`; `clock` is the server's.
+    pub fn new(
+        settings: &MailSettings,
+        sms: Arc<dyn SmsSender>,
+        clock: Clock,
+    ) -> Result<Self, MailError> {
         let mut tera = Tera::new();
         // Names end in .txt (no escaping: plain text) or .html (escaped).
         tera.add_raw_templates(TEMPLATES.iter().copied())?;
@@ -113,6 +120,7 @@ impl Mailer {
             max_attempts: settings.max_attempts,
             retry_base: settings.retry_base,
             poll_interval: Duration::from_secs(settings.poll_interval.unsigned_abs()),
+            clock,
         })
     }
 
@@ -159,7 +167,7 @@ impl Mailer {
 
     /// Queue one mail on its own and wake the worker.
     pub async fn enqueue(&self, store: &dyn Store, mail: &NewMail) -> Result<(), MailError> {
-        store.enqueue_mail(mail, crate::now()).await?;
+        store.enqueue_mail(mail, self.clock.now()).await?;
         self.wake();
         Ok(())
     }
@@ -207,18 +215,18 @@ impl Mailer {
 
     /// One round: deliver every due message. Returns how many were claimed.
     pub async fn deliver_due(&self, store: &dyn Store) -> Result<usize, StoreError> {
-        let now = crate::now();
+        let now = self.clock.now();
         let batch = store.claim_due_mail(now, LEASE_SECS, BATCH).await?;
         for mail in &batch {
             match self.deliver(mail).await {
                 Ok(()) => {
                     tracing::info!(mail.id = %mail.id, channel = %mail.channel, "mail delivered");
-                    store.mark_mail_sent(&mail.id, crate::now()).await?;
+                    store.mark_mail_sent(&mail.id, self.clock.now()).await?;
                 }
                 Err(e) => {
                     let attempts = mail.attempts + 1;
                     let give_up = attempts >= self.max_attempts;
-                    let now = crate::now();
+                    let now = self.clock.now();
                     let error: String = e.to_string().chars().take(500).collect();
                     if give_up {
                         tracing::error!(mail.id = %mail.id, channel = %mail.channel, attempts, error = %error, "mail delivery failed; giving up");
@@ -268,7 +276,7 @@ mod tests {
                 .unwrap()
                 .settings;
         let sms = crate::sms::from_settings(&settings.sms).unwrap();
-        Mailer::new(&settings.mail, sms).unwrap()
+        Mailer::new(&settings.mail, sms, crate::clock::Clock::default()).unwrap()
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct Provider {
     pub logout_wake: Arc<tokio::sync::Notify>,
     /// Client records for authentication, reused for `client_auth::CLIENT_CACHE_TTL`.
     pub clients: Arc<client_auth::ClientCache>,
+    /// The time, shared by every part of this server.
+    pub clock: crate::clock::Clock,
 }
 
 /// Allowance for clocks of resource servers running a little behind ours.

@@ -520,8 +520,8 @@ backend_tests! {
         let resp = post_form(&app, &browser, "/verify-email", "/verify-email/resend", &[("email", "dan@example.com")]).await;
         assert_eq!(resp.status(), 200);
         assert_eq!(outbox(&app, "dan@example.com").await.len(), 1);
-        // After the cool-down (aged in the database), a new code comes and works.
-        exec_sql(&app, "UPDATE account_codes SET created_at = created_at - 3600").await;
+        // After the cool-down (the server's clock moved on), a new code comes and works.
+        app.provider.clock.advance(3600);
         let resp = post_form(&app, &browser, "/verify-email", "/verify-email/resend", &[("email", "dan@example.com")]).await;
         assert_eq!(resp.status(), 200);
         let mails = outbox(&app, "dan@example.com").await;
@@ -585,8 +585,8 @@ backend_tests! {
         let mails = outbox(&app, "fay@example.com").await;
         let link = link_in(&mails[0].body_text, "/reset-password");
         let token = query_of(&link).remove("token").expect("token");
-        // Age the link past its lifetime instead of waiting for it.
-        exec_sql(&app, "UPDATE account_codes SET expires_at = expires_at - 1801").await;
+        // Let the link's lifetime pass on the server's clock instead of waiting for it.
+        app.provider.clock.advance(1801);
         let (status, _) = page(&browser, &link).await;
         assert_eq!(status, 400);
         let resp = post_form(&app, &browser, "/forgot-password", "/reset-password", &[
@@ -645,8 +645,8 @@ backend_tests! {
         // A mail of another purpose for the same person is not affected by a new sign-in code.
         let resp = post_form(&app, &b, "/forgot-password", "/forgot-password", &[("email", to)]).await;
         assert_eq!(resp.status(), 200);
-        // A second sign-in code once the cool-down is over (aged, not waited for).
-        exec_sql(&app, "UPDATE account_codes SET created_at = created_at - 3600").await;
+        // A second sign-in code once the cool-down is over (the clock moved on, not waited for).
+        app.provider.clock.advance(3600);
         let resp = post_form(&app, &b, "/login", "/login/code", &[("identifier", to)]).await;
         assert_eq!(resp.status(), 200);
         let rows = outbox(&app, to).await;
@@ -771,15 +771,15 @@ backend_tests! {
         let user = app.provider.store.find_user_by_email("lou.new@example.com").await.unwrap().unwrap();
         assert!(!user.email_verified);
 
-        // Expiry: a fresh link and code, aged past their lifetimes in the database.
-        exec_sql(&app, "UPDATE account_codes SET created_at = created_at - 3600").await;
+        // Expiry: a fresh link and code (after the cool-down), then past their lifetimes.
+        app.provider.clock.advance(3600);
         let resp = post_form(&app, &browser, "/verify-email", "/verify-email/resend", &[("email", "lou.new@example.com")]).await;
         assert_eq!(resp.status(), 200);
         let mails = outbox(&app, "lou.new@example.com").await;
         let code = code_in(&mails[0].body_text);
         let link = link_in(&mails[0].body_text, "/verify-email/confirm");
         let token = query_of(&link).remove("token").expect("token");
-        exec_sql(&app, "UPDATE account_codes SET expires_at = expires_at - 86401 WHERE used_at IS NULL").await;
+        app.provider.clock.advance(86401);
         let resp = post_form(&app, &browser, "/verify-email", "/verify-email", &[("email", "lou.new@example.com"), ("code", &code)]).await;
         assert_eq!(resp.status(), 400);
         let resp = post_form(&app, &browser, &format!("/verify-email/confirm?token={token}"), "/verify-email/confirm", &[("token", &token)]).await;

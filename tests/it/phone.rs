@@ -215,12 +215,55 @@ backend_tests! {
             ("redirect_uri", &client.redirect_uri), ("code_verifier", &verifier),
         ]).await;
         assert_eq!(resp.status(), 200);
+        // The ID token says how: a one-time code by SMS (RFC 8176 `otp`, `sms`).
+        let tokens: serde_json::Value = resp.json().await.unwrap();
+        let claims = app.provider.keys.verify(tokens["id_token"].as_str().unwrap()).unwrap().0;
+        assert_eq!(claims["amr"], serde_json::json!(["otp", "sms"]));
         // The code was single use.
         let c = browser();
         let resp = post_form(&app, &c, "/login", "/login/code/verify", &[
             ("identifier", "+821012345678"), ("code", &code_of(&sms_to(&sms_dir, "+821012345678")[0])),
         ]).await;
         assert_eq!(resp.status(), 400);
+    }
+
+    async fn email_code_login_completes_the_code_flow_with_amr_otp(app: TestApp) {
+        app.create_user("wes@example.com", PASSWORD).await;
+        let client = app.confidential_client().await;
+        let b = browser();
+        let (url, verifier, _, _) = app.authorize_url(&client, "openid");
+        let resp = b.get(&url).send().await.unwrap();
+        let rid = query_of(&location(&resp)).remove("rid").unwrap();
+        let login = format!("/login?rid={rid}");
+        let resp = post_form(&app, &b, &login, "/login/code", &[("identifier", "wes@example.com"), ("rid", &rid)]).await;
+        assert_eq!(resp.status(), 200);
+        let mails = outbox(&app, "wes@example.com").await;
+        let code = code_of(mails[0].body_text.split("code is:").nth(1).unwrap());
+        let resp = post_form(&app, &b, &login, "/login/code/verify", &[
+            ("identifier", "wes@example.com"), ("code", &code), ("rid", &rid),
+        ]).await;
+        assert_eq!(resp.status(), 303);
+        let back = location(&resp);
+        let code = query_of(&back).remove("code").expect("a code for the client");
+        let resp = app.token_request(&client, &[
+            ("grant_type", "authorization_code"), ("code", &code),
+            ("redirect_uri", &client.redirect_uri), ("code_verifier", &verifier),
+        ]).await;
+        assert_eq!(resp.status(), 200);
+        let tokens: serde_json::Value = resp.json().await.unwrap();
+        let claims = app.provider.keys.verify(tokens["id_token"].as_str().unwrap()).unwrap().0;
+        assert_eq!(claims["amr"], serde_json::json!(["otp"]));
+        // The session records it too, for every later authorization in this browser.
+        let (url, verifier, _, _) = app.authorize_url(&client, "openid");
+        let resp = b.get(&url).send().await.unwrap();
+        let code = query_of(&location(&resp)).remove("code").expect("signed in: a code at once");
+        let resp = app.token_request(&client, &[
+            ("grant_type", "authorization_code"), ("code", &code),
+            ("redirect_uri", &client.redirect_uri), ("code_verifier", &verifier),
+        ]).await;
+        let tokens: serde_json::Value = resp.json().await.unwrap();
+        let claims = app.provider.keys.verify(tokens["id_token"].as_str().unwrap()).unwrap().0;
+        assert_eq!(claims["amr"], serde_json::json!(["otp"]));
     }
 
     async fn email_code_login_and_enumeration(app: TestApp) {

@@ -125,6 +125,9 @@ backend_tests! {
         assert_eq!(id2["sub"], id1["sub"]);
         assert_eq!(id2["auth_time"], id1["auth_time"]);
         assert_eq!(id2["sid"], id1["sid"]);
+        // How the person signed in (RFC 8176), stated again in the refreshed ID token.
+        assert_eq!(id1["amr"], serde_json::json!(["pwd"]));
+        assert_eq!(id2["amr"], id1["amr"]);
         assert!(id2.get("nonce").is_none());
         let at2 = second["access_token"].as_str().unwrap();
         assert_eq!(userinfo_status(&app, at2).await.0, 200);

@@ -80,7 +80,7 @@ async fn render(
     errors: &FieldErrors,
 ) -> PageResult {
     let user = &me.user;
-    let overview = security::overview(&state.accounts, user, crate::now()).await?;
+    let overview = security::overview(&state.accounts, user, state.now()).await?;
     let sessions: Vec<SessionView> = overview
         .sessions
         .into_iter()
@@ -214,7 +214,7 @@ pub async fn profile(
         locale: form.locale,
     };
     let result =
-        profile::update_profile(&state.accounts, &caller, &me.user, &input, crate::now()).await;
+        profile::update_profile(&state.accounts, &caller, &me.user, &input, state.now()).await;
     or_section(&state, &jar, &me, result).await?;
     Ok(done("profile"))
 }
@@ -243,7 +243,7 @@ pub async fn email(
         &me.user,
         &form.new_email,
         &form.password,
-        crate::now(),
+        state.now(),
     )
     .await;
     or_section(&state, &jar, &me, result).await?;
@@ -271,7 +271,7 @@ pub async fn password(
     Form(form): Form<PasswordForm>,
 ) -> PageResult {
     check_csrf(&state, &jar, &form.csrf)?;
-    let now = crate::now();
+    let now = state.now();
     let result = security::change_password(
         &state.accounts,
         &caller,
@@ -304,7 +304,7 @@ pub async fn end_session(
     Form(form): Form<SessionForm>,
 ) -> PageResult {
     check_csrf(&state, &jar, &form.csrf)?;
-    security::end_session(&state.accounts, &caller, &me.user, &form.sid, crate::now()).await?;
+    security::end_session(&state.accounts, &caller, &me.user, &form.sid, state.now()).await?;
     Ok(done("session"))
 }
 
@@ -349,7 +349,7 @@ pub async fn delete(
         &caller,
         &me.user,
         &form.password,
-        crate::now(),
+        state.now(),
     )
     .await;
     or_section(&state, &jar, &me, result).await?;
@@ -380,14 +380,8 @@ pub async fn phone(
     Form(form): Form<PhoneForm>,
 ) -> PageResult {
     check_csrf(&state, &jar, &form.csrf)?;
-    let result = profile::set_phone(
-        &state.accounts,
-        &caller,
-        &me.user,
-        &form.phone,
-        crate::now(),
-    )
-    .await;
+    let result =
+        profile::set_phone(&state.accounts, &caller, &me.user, &form.phone, state.now()).await;
     Ok(match or_section(&state, &jar, &me, result).await? {
         PhoneOutcome::CodeSent => done("phone"),
         PhoneOutcome::AlreadyVerified => done("phone_verified"),
@@ -412,7 +406,7 @@ pub async fn verify_phone(
 ) -> PageResult {
     check_csrf(&state, &jar, &form.csrf)?;
     let result =
-        profile::verify_phone(&state.accounts, &caller, &me.user, &form.code, crate::now()).await;
+        profile::verify_phone(&state.accounts, &caller, &me.user, &form.code, state.now()).await;
     Ok(if or_section(&state, &jar, &me, result).await? {
         done("phone_verified")
     } else {

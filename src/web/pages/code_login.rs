@@ -71,7 +71,7 @@ pub async fn request(
         return Err(PageError::form_expired());
     }
     let result =
-        signin::request_code(&state.accounts, &caller, &form.identifier, crate::now()).await;
+        signin::request_code(&state.accounts, &caller, &form.identifier, state.now()).await;
     match result {
         Ok(id) => Ok(code_page(
             &state,
@@ -105,7 +105,7 @@ pub async fn verify(
     if !csrf::verify(&state, &jar, &form.csrf) {
         return Err(PageError::form_expired());
     }
-    let now = crate::now();
+    let now = state.now();
     let result =
         signin::verify_code(&state.accounts, &caller, &form.identifier, &form.code, now).await;
     let outcome = match result {

@@ -42,7 +42,7 @@ pub async fn show(
     jar: CookieJar,
     Query(q): Query<ConsentQuery>,
 ) -> Response {
-    let now = crate::now();
+    let now = state.now();
     let provider = &state.provider;
     let req = match authorize::peek_login_request(provider, &q.rid, now).await {
         Ok(Some(req)) if !q.rid.is_empty() => req,
@@ -95,7 +95,7 @@ pub async fn submit(
     jar: CookieJar,
     Form(form): Form<ConsentForm>,
 ) -> Response {
-    let now = crate::now();
+    let now = state.now();
     let provider = &state.provider;
     if !csrf::verify(&state, &jar, &form.csrf) {
         return state.templates.error_page(

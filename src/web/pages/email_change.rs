@@ -34,7 +34,7 @@ pub async fn confirm(
     Form(form): Form<LinkForm>,
 ) -> PageResult {
     check_link_form(&state, &jar, &form)?;
-    profile::confirm_email_change(&state.accounts, &caller, &form.token, crate::now()).await?;
+    profile::confirm_email_change(&state.accounts, &caller, &form.token, state.now()).await?;
     Ok(state.templates.notice_page(
         StatusCode::OK,
         "E-mail address changed",

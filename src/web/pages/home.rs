@@ -10,7 +10,7 @@ use crate::state::AppState;
 use crate::web::session;
 
 pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Response {
-    match session::current(&state, &jar, crate::now()).await {
+    match session::current(&state, &jar, state.now()).await {
         Ok(Some((_, user))) => {
             // Back to the admin page that sent this person to sign in, if any.
             let (jar, next) = crate::web::admin::pages::take_next(&state, jar);

@@ -56,7 +56,7 @@ async fn render(
     email: &str,
     error: Option<&str>,
 ) -> Response {
-    let client_name = client_name(state, rid, crate::now()).await;
+    let client_name = client_name(state, rid, state.now()).await;
     let (jar, token) = csrf::token(state, jar);
     let mut ctx = Context::new();
     ctx.insert("title", "Sign in");
@@ -74,7 +74,7 @@ pub async fn show(
     jar: CookieJar,
     Query(q): Query<LoginQuery>,
 ) -> PageResult {
-    let now = crate::now();
+    let now = state.now();
     let req = if q.rid.is_empty() {
         None
     } else {
@@ -103,7 +103,7 @@ pub async fn submit(
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> PageResult {
-    let now = crate::now();
+    let now = state.now();
     if !csrf::verify(&state, &jar, &form.csrf) {
         let page = render(
             &state,

@@ -73,7 +73,7 @@ async fn handle(
     origin: Origin,
     pairs: &[(String, String)],
 ) -> Response {
-    let now = crate::now();
+    let now = state.now();
     let req = match logout::validate(&state.provider, pairs).await {
         Ok(r) => r,
         Err(e) => {
@@ -110,7 +110,7 @@ pub async fn confirm(
     jar: CookieJar,
     Form(form): Form<ConfirmForm>,
 ) -> Response {
-    let now = crate::now();
+    let now = state.now();
     if !csrf::verify(&state, &jar, &form.csrf) {
         return state.templates.error_page(
             StatusCode::FORBIDDEN,

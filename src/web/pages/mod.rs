@@ -296,7 +296,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
         let jar = CookieJar::from_headers(&parts.headers);
-        match super::session::current(&state, &jar, crate::now()).await {
+        match super::session::current(&state, &jar, state.now()).await {
             Ok(Some((session, user))) => Ok(Self { session, user }),
             Ok(None) => Err(Redirect::to("/login").into_response()),
             Err(e) => Err(PageError::store(&e).into_response()),

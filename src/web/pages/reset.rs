@@ -102,7 +102,7 @@ pub async fn submit_forgot(
             Some(FORM_EXPIRED),
         ));
     }
-    match reset::forgot(&state.accounts, &caller, &form.email, crate::now()).await {
+    match reset::forgot(&state.accounts, &caller, &form.email, state.now()).await {
         Ok(()) => Ok(forgot_page(
             &state,
             jar,
@@ -158,7 +158,7 @@ pub async fn show_reset(
     jar: CookieJar,
     Query(q): Query<ResetQuery>,
 ) -> PageResult {
-    let kind = reset::inspect(&state.accounts, &q.token, crate::now()).await?;
+    let kind = reset::inspect(&state.accounts, &q.token, state.now()).await?;
     Ok(reset_page(
         &state,
         jar,
@@ -175,7 +175,7 @@ pub async fn submit_reset(
     jar: CookieJar,
     Form(form): Form<ResetForm>,
 ) -> PageResult {
-    let now = crate::now();
+    let now = state.now();
     if !csrf::verify(&state, &jar, &form.csrf) {
         let page = reset_page(
             &state,

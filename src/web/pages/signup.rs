@@ -49,7 +49,7 @@ async fn render(
     errors: &FieldErrors,
     error: Option<&str>,
 ) -> Response {
-    let client_name = super::login::client_name(state, &form.rid, crate::now()).await;
+    let client_name = super::login::client_name(state, &form.rid, state.now()).await;
     let (jar, token) = csrf::token(state, jar);
     let mut ctx = Context::new();
     ctx.insert("title", "Create an account");
@@ -120,7 +120,7 @@ pub async fn submit(
         password: form.password.clone(),
         password_confirm: form.password_confirm.clone(),
     };
-    let result = signup::sign_up(&state.accounts, &caller, &input, crate::now()).await;
+    let result = signup::sign_up(&state.accounts, &caller, &input, state.now()).await;
     let email = match result {
         Err(AccountError::Invalid(errors)) => {
             return Ok(render(&state, jar, StatusCode::BAD_REQUEST, &form, &errors, None).await);

@@ -145,7 +145,7 @@ pub async fn submit_code(
         &caller,
         &form.email,
         &form.code,
-        crate::now(),
+        state.now(),
     )
     .await;
     match result {
@@ -180,7 +180,7 @@ pub async fn resend(
         );
         return Ok(resp);
     }
-    signup::resend(&state.accounts, &caller, &form.email, crate::now()).await?;
+    signup::resend(&state.accounts, &caller, &form.email, state.now()).await?;
     Ok(page(
         &state,
         jar,
@@ -215,7 +215,7 @@ pub async fn submit_link(
     Form(form): Form<LinkForm>,
 ) -> PageResult {
     check_link_form(&state, &jar, &form)?;
-    let now = crate::now();
+    let now = state.now();
     signup::confirm_link(&state.accounts, &caller, &form.token, now).await?;
     // Opened in the browser that was signing in to an application: continue that request
     // (sign in next, as after a typed code). Anywhere else: the plain sign-in page.
