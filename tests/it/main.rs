@@ -1,7 +1,9 @@
 //! The integration suite: one binary, the real server on port 0, real HTTP.
 //!
 //! Every test runs on SQLite and, when `TEST_DATABASE_URL` is set, on PostgreSQL too (see
-//! `backend_tests!` in `helpers`).
+//! `backend_tests!` in `helpers`). Without it the PostgreSQL variants show as ignored, never as
+//! passed; tests needing an outside tool (chromium, chromedriver, node, aiosmtpd, schemathesis)
+//! fail when it is missing: tests/run.sh installs them.
 
 mod helpers;
 
