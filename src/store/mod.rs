@@ -7,6 +7,7 @@ mod accounts;
 mod admin;
 mod audit;
 mod deny;
+mod groups;
 mod invitations;
 mod logout;
 mod postgres;
@@ -24,8 +25,9 @@ pub use accounts::{
     AccountCode, AccountPageStore, AccountStore, Channel, CodeCheck, CodePurpose, MailStore,
     NewAccountCode, NewMail, OutboxMail, ProfileUpdate, SessionInfo,
 };
-pub use admin::{AdminStore, AdminUser, Counts, Group, LoginDay, UserFilter, UserProfile};
+pub use admin::{AdminStore, AdminUser, Counts, LoginDay, UserFilter, UserProfile};
 pub use audit::{AuditQuery, AuditRecord, AuditStore};
+pub use groups::{Group, GroupStore};
 pub use invitations::InvitationStore;
 pub use logout::{Delivery, LogoutStore, SessionRef};
 pub use postgres::PgStore;
@@ -41,6 +43,7 @@ pub trait Store:
     + TokenStore
     + LogoutStore
     + AdminStore
+    + GroupStore
     + AccountStore
     + AccountPageStore
     + MailStore
@@ -56,6 +59,7 @@ impl<T> Store for T where
         + TokenStore
         + LogoutStore
         + AdminStore
+        + GroupStore
         + AccountStore
         + AccountPageStore
         + MailStore
@@ -69,8 +73,8 @@ impl<T> Store for T where
 /// The capability traits, for `use crate::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, InvitationStore,
-        LogoutStore, MailStore, Store, TokenStore,
+        AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, GroupStore,
+        InvitationStore, LogoutStore, MailStore, Store, TokenStore,
     };
 }
 

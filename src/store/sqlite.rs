@@ -65,5 +65,6 @@ super::audit::impl_audit_store!(SqliteStore);
 super::tokens::impl_token_store!(SqliteStore);
 super::logout::impl_logout_store!(SqliteStore);
 super::admin::impl_admin_store!(SqliteStore);
+super::groups::impl_group_store!(SqliteStore);
 super::accounts::impl_account_store!(SqliteStore, sqlx::Sqlite);
 super::invitations::impl_invitation_store!(SqliteStore);
