@@ -8,14 +8,16 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::admin::{Actor, AdminCtx, AdminError, users};
 use crate::config::{LogFormat, Settings};
 use crate::crypto::PasswordHasher;
 use crate::domain::{Email, InvalidInput, NewUser, Password};
+use crate::oauth::client_auth::ClientCache;
 use crate::startup::{Application, open_store};
+use crate::store::StoreError;
 
 mod clients;
 mod keys;
-use crate::store::StoreError;
 
 #[derive(Parser)]
 #[command(
@@ -94,6 +96,9 @@ enum ClientCommand {
     Create(clients::ClientCreate),
     /// Change a client's settings; flags not given keep their stored value.
     Update(clients::ClientUpdate),
+    /// Issue a new secret for a confidential client (the old one stops working at once); prints
+    /// it, once.
+    RotateSecret(clients::ClientRotateSecret),
     /// List registered clients.
     List {
         #[arg(long)]
@@ -122,6 +127,23 @@ impl From<anyhow::Error> for Failure {
             message: format!("{e:#}"),
             code: 1,
         }
+    }
+}
+
+/// A refusal by the admin service: its message, exit 2 for bad input or an unknown record, 1
+/// otherwise.
+impl From<AdminError> for Failure {
+    fn from(e: AdminError) -> Self {
+        let code = match e {
+            AdminError::Invalid { .. } | AdminError::NotFound(_) => 2,
+            _ => 1,
+        };
+        let message = match e {
+            // The CLI's operator may look at the database: say what failed.
+            AdminError::Store(e) => e.to_string(),
+            e => e.to_string(),
+        };
+        Self { message, code }
     }
 }
 
@@ -215,69 +237,70 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
         }
         Command::Client(ClientCommand::Create(args)) => clients::create(settings, args).await,
         Command::Client(ClientCommand::Update(args)) => clients::update(settings, args).await,
+        Command::Client(ClientCommand::RotateSecret(args)) => {
+            clients::rotate_secret(settings, args).await
+        }
         Command::Keys(command) => keys::run(settings, command).await,
         Command::Client(ClientCommand::List { json }) => list_clients(settings, json).await,
     }
 }
 
+/// Run `op` with the admin service over a freshly opened store, then close the store.
+async fn with_admin<T>(
+    settings: &Settings,
+    op: impl AsyncFnOnce(AdminCtx<'_>) -> T,
+) -> Result<T, Failure> {
+    let store = open_store(settings).await?;
+    // A process-local cache: a running server sees client changes within `CLIENT_CACHE_TTL`.
+    let cache = ClientCache::default();
+    let ctx = AdminCtx {
+        store: store.as_ref(),
+        settings,
+        clients: &cache,
+    };
+    let out = op(ctx).await;
+    store.close().await;
+    Ok(out)
+}
+
+/// `user grant-admin|revoke-admin`: `admin::users::{grant_role, revoke_role}`, with the audit
+/// entries they write (actor `cli`).
 async fn set_admin(settings: Settings, email: &str, grant: bool) -> Result<(), Failure> {
-    use crate::audit::{self, Event, action};
     let email = Email::parse(email)?;
-    let store = open_store(&settings).await?;
-    let result = async {
-        let Some(user) = store.find_user_by_email(email.as_str()).await? else {
-            return Ok(Err(format!("no user with e-mail {email}")));
-        };
+    let result = with_admin(&settings, async |ctx| {
+        let id = users::id_by_email(ctx, email.as_str()).await?;
         let role = crate::admin::ADMIN_ROLE;
-        let changed = if grant {
-            if user.has_role(role) {
-                false
-            } else {
-                store.add_role(&user.id, role).await?;
-                true
-            }
-        } else if !user.has_role(role) {
-            false
-        } else if store.remove_role(&user.id, role).await? {
-            true
+        let had = users::get(ctx, &id).await?.roles.iter().any(|r| r == role);
+        let actor = Actor::cli();
+        let user = if grant {
+            users::grant_role(ctx, &actor, &id, role).await?
         } else {
-            return Ok(Err(
+            users::revoke_role(ctx, &actor, &id, role).await?
+        };
+        Ok::<_, AdminError>((user, had))
+    })
+    .await?;
+    let (user, had) = result.map_err(|e| match e {
+        AdminError::NotFound(_) => Failure {
+            message: format!("no user with e-mail {email}"),
+            code: 1,
+        },
+        AdminError::LastAdmin => Failure {
+            message:
                 "refused: this is the last active administrator; grant another user admin first"
                     .to_owned(),
-            ));
-        };
-        if changed {
-            let act = if grant {
-                action::ADMIN_ROLE_GRANT
-            } else {
-                action::ADMIN_ROLE_REVOKE
-            };
-            audit::record(
-                store.as_ref(),
-                Event::new(act)
-                    .actor("cli")
-                    .target(&user.id)
-                    .detail("role", role),
-            )
-            .await;
-        }
-        Ok::<_, StoreError>(Ok((user, changed)))
-    }
-    .await;
-    store.close().await;
-    match result? {
-        Ok((user, changed)) => {
-            let verb = match (grant, changed) {
-                (true, true) => "is now an administrator",
-                (true, false) => "was already an administrator",
-                (false, true) => "is no longer an administrator",
-                (false, false) => "was not an administrator",
-            };
-            println!("{} <{}> {verb}", user.id, user.email);
-            Ok(())
-        }
-        Err(message) => Err(Failure { message, code: 1 }),
-    }
+            code: 1,
+        },
+        e => e.into(),
+    })?;
+    let verb = match (grant, had) {
+        (true, false) => "is now an administrator",
+        (true, true) => "was already an administrator",
+        (false, true) => "is no longer an administrator",
+        (false, false) => "was not an administrator",
+    };
+    println!("{} <{}> {verb}", user.user.id, user.user.email);
+    Ok(())
 }
 
 async fn create_user(settings: Settings, args: UserCreate) -> Result<(), Failure> {

@@ -2,6 +2,9 @@
 //! pages (`web::admin::pages`) and the CLI. No HTTP here: each operation validates its input,
 //! enforces the rules (last admin, grace period, secrets shown once), writes through the store,
 //! and records an audit entry with who did what and the before/after of changed fields.
+//!
+//! The operations the CLI shares (clients, roles) take an [`AdminCtx`]: the server passes its
+//! `&Provider`, the CLI builds one over its own store, as it has no signing keys to load.
 
 pub mod audit_log;
 pub mod clients;
@@ -10,10 +13,32 @@ pub mod groups;
 pub mod users;
 
 use crate::audit::{Event, Origin};
-use crate::store::StoreError;
+use crate::config::Settings;
+use crate::oauth::Provider;
+use crate::oauth::client_auth::ClientCache;
+use crate::store::{Store, StoreError};
 
 /// The role that makes a user an administrator.
 pub const ADMIN_ROLE: &str = "admin";
+
+/// What the shared operations work with: the store, the settings, and this process's cache of
+/// client records (told of every client change, so the token endpoint sees it at once).
+#[derive(Clone, Copy)]
+pub struct AdminCtx<'a> {
+    pub store: &'a dyn Store,
+    pub settings: &'a Settings,
+    pub clients: &'a ClientCache,
+}
+
+impl<'a> From<&'a Provider> for AdminCtx<'a> {
+    fn from(p: &'a Provider) -> Self {
+        Self {
+            store: p.store.as_ref(),
+            settings: &p.settings,
+            clients: &p.clients,
+        }
+    }
+}
 
 /// Who is acting, as written to the audit trail's `actor`.
 #[derive(Debug, Clone)]

@@ -1,22 +1,20 @@
-//! `portcullis client create|update`: a client's token settings from the command line.
+//! `portcullis client create|update|rotate-secret`: a client's settings from the command line.
 //!
-//! Both commands take the same setting flags. Everything is parsed and checked before the
-//! database is touched: bad input is one line on stderr, exit status 2, nothing written.
-//! For `update`, a flag that is not given keeps the stored value; a list flag that is given
-//! replaces the whole list (one empty value, e.g. `--audience ''`, empties it); a lifetime of 0
-//! and an empty `--backchannel-logout-uri ''` fall back to the server default / none.
+//! The flags become an `admin::clients::ClientInput` and go through the same service functions
+//! as the admin API and pages (`admin::clients::{create, update, rotate_secret}`): the same
+//! registration rules, the same messages, the same audit entries (actor `cli`). Bad input is one
+//! line on stderr, exit status 2, nothing written; `create` checks its flags before it opens the
+//! database. For `update`, a flag that is not given keeps the stored value; a list flag that is
+//! given replaces the whole list (one empty value, e.g. `--audience ''`, empties it); a lifetime
+//! of 0 and an empty `--backchannel-logout-uri ''` fall back to the server default / none.
 
 use clap::Args;
-use url::Url;
 
-use super::Failure;
+use super::{Failure, with_admin};
+use crate::admin::clients::{self, ClientInput, ClientOut};
+use crate::admin::{Actor, AdminError};
 use crate::config::Settings;
-use crate::crypto::{hash_secret, random_secret};
-use crate::domain::{
-    Client, ClientKind, GrantType, InvalidInput, RedirectUri, SUPPORTED_SCOPES, SigningAlgorithm,
-    TokenEndpointAuthMethod,
-};
-use crate::startup::open_store;
+use crate::domain::{Client, InvalidInput};
 
 /// The settings shared by `client create` and `client update`.
 #[derive(Args, Debug, Default)]
@@ -35,7 +33,8 @@ pub struct ClientSettingsArgs {
     /// of (repeat for several): an absolute URI.
     #[arg(long = "audience", value_name = "URI")]
     audiences: Vec<String>,
-    /// client_secret_basic (default) or client_secret_post; `none` makes a public client.
+    /// client_secret_basic (default) or client_secret_post. A client cannot change between
+    /// public (`none`) and confidential: create a new one.
     #[arg(long, value_name = "METHOD")]
     auth_method: Option<String>,
     /// ID token signing algorithm: RS256 (server default), ES256 or EdDSA.
@@ -88,163 +87,64 @@ pub struct ClientUpdate {
     json: bool,
 }
 
-fn nonempty(values: &[String]) -> impl Iterator<Item = &str> {
-    values.iter().map(String::as_str).filter(|v| !v.is_empty())
+#[derive(Args)]
+pub struct ClientRotateSecret {
+    /// The (confidential) client.
+    client_id: String,
+    /// Print {"client_id": …, "client_secret": …} as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
-fn ttl(flag: &str, value: i64, min: i64, max: i64) -> Result<Option<i64>, InvalidInput> {
-    match value {
-        0 => Ok(None),
-        v if (min..=max).contains(&v) => Ok(Some(v)),
-        _ => Err(InvalidInput::new(format!(
-            "--{flag} must be from {min} to {max} seconds (or 0 for the server default)"
-        ))),
-    }
-}
-
-fn resource(value: &str) -> Result<String, InvalidInput> {
-    let url = Url::parse(value).map_err(|e| {
-        InvalidInput::new(format!("--audience `{value}` is not an absolute URI ({e})"))
-    })?;
-    // RFC 8707 §2: an absolute URI without a fragment.
-    if url.fragment().is_some() || value.contains('#') {
-        return Err(InvalidInput::new(format!(
-            "--audience `{value}` must not contain a fragment"
-        )));
-    }
-    Ok(value.to_owned())
+/// A list flag: absent keeps the stored list; given, it replaces it, empty values dropped (so one
+/// empty value empties the list).
+fn list(values: Vec<String>) -> Option<Vec<String>> {
+    (!values.is_empty()).then(|| values.into_iter().filter(|v| !v.is_empty()).collect())
 }
 
 impl ClientSettingsArgs {
-    /// Apply the given flags to `client`. Returns a new secret when the change needs one.
-    fn apply(&self, client: &mut Client) -> Result<Option<String>, InvalidInput> {
-        let mut new_secret = None;
-        if let Some(m) = &self.auth_method {
-            let method: TokenEndpointAuthMethod = m.parse()?;
-            let had_secret = client.secret_hash.is_some();
-            client.token_endpoint_auth_method = method;
-            if method == TokenEndpointAuthMethod::None {
-                client.secret_hash = None;
-            } else if !had_secret {
-                let secret = random_secret(32);
-                client.secret_hash = Some(hash_secret(&secret));
-                new_secret = Some(secret);
-            }
+    /// The service input for these flags (all but the name and, on create, the method).
+    fn into_input(self) -> ClientInput {
+        ClientInput {
+            name: None,
+            token_endpoint_auth_method: self.auth_method,
+            redirect_uris: list(self.redirect_uris),
+            post_logout_redirect_uris: list(self.post_logout_redirect_uris),
+            backchannel_logout_uri: self.backchannel_logout_uri,
+            grant_types: list(self.grant_types),
+            scopes: list(self.scopes),
+            audiences: list(self.audiences),
+            require_consent: self.require_consent,
+            access_token_ttl: self.access_token_ttl,
+            refresh_token_idle_ttl: self.refresh_token_idle_ttl,
+            refresh_token_absolute_ttl: self.refresh_token_absolute_ttl,
+            id_token_signed_response_alg: self.id_token_alg,
         }
-        if !self.redirect_uris.is_empty() {
-            client.redirect_uris = nonempty(&self.redirect_uris)
-                .map(|u| RedirectUri::parse(u).map(|r| r.as_str().to_owned()))
-                .collect::<Result<_, _>>()?;
-        }
-        if !self.grant_types.is_empty() {
-            let mut grants: Vec<String> = Vec::new();
-            for g in nonempty(&self.grant_types) {
-                let g = g.parse::<GrantType>()?.as_str().to_owned();
-                if !grants.contains(&g) {
-                    grants.push(g);
-                }
-            }
-            client.grant_types = grants;
-        }
-        if !self.scopes.is_empty() {
-            let mut scopes: Vec<String> = Vec::new();
-            for s in nonempty(&self.scopes) {
-                if !SUPPORTED_SCOPES.contains(&s) {
-                    return Err(InvalidInput::new(format!(
-                        "unknown scope `{s}`; supported: {}",
-                        SUPPORTED_SCOPES.join(", ")
-                    )));
-                }
-                if !scopes.iter().any(|x| x == s) {
-                    scopes.push(s.to_owned());
-                }
-            }
-            client.scopes = scopes;
-        }
-        if !self.audiences.is_empty() {
-            client.audiences = nonempty(&self.audiences)
-                .map(resource)
-                .collect::<Result<_, _>>()?;
-        }
-        if let Some(a) = &self.id_token_alg {
-            client.id_token_signed_response_alg = Some(a.parse::<SigningAlgorithm>()?);
-        }
-        if let Some(v) = self.access_token_ttl {
-            client.access_token_ttl = ttl("access-token-ttl", v, 30, 86_400)?;
-        }
-        if let Some(v) = self.refresh_token_idle_ttl {
-            client.refresh_token_idle_ttl = ttl("refresh-token-idle-ttl", v, 60, 31_536_000)?;
-        }
-        if let Some(v) = self.refresh_token_absolute_ttl {
-            client.refresh_token_absolute_ttl =
-                ttl("refresh-token-absolute-ttl", v, 60, 31_536_000)?;
-        }
-        if !self.post_logout_redirect_uris.is_empty() {
-            client.post_logout_redirect_uris = nonempty(&self.post_logout_redirect_uris)
-                .map(|u| {
-                    RedirectUri::parse(u)
-                        .map(|r| r.as_str().to_owned())
-                        .map_err(|e| InvalidInput::new(format!("--post-logout-redirect-uri: {e}")))
-                })
-                .collect::<Result<_, _>>()?;
-        }
-        if let Some(u) = &self.backchannel_logout_uri {
-            client.backchannel_logout_uri = if u.is_empty() {
-                None
-            } else {
-                let parsed = RedirectUri::parse(u)
-                    .map_err(|e| InvalidInput::new(format!("--backchannel-logout-uri: {e}")))?;
-                if !(u.starts_with("https://") || u.starts_with("http://")) {
-                    return Err(InvalidInput::new(
-                        "--backchannel-logout-uri must be an https:// (or loopback http://) URL",
-                    ));
-                }
-                Some(parsed.as_str().to_owned())
-            };
-        }
-        if let Some(b) = self.require_consent {
-            client.require_consent = b;
-        }
-        check(client)?;
-        Ok(new_secret)
     }
 }
 
-/// Rules over the whole client, after every flag is applied.
-fn check(c: &Client) -> Result<(), InvalidInput> {
-    if c.grant_types.is_empty() {
-        return Err(InvalidInput::new("at least one --grant-type is required"));
+/// The service's refusal as the command's: invalid input and an unknown client exit with 2,
+/// anything else with 1.
+fn failure(e: AdminError, client_id: Option<&str>) -> Failure {
+    match (e, client_id) {
+        (AdminError::NotFound(_), Some(id)) => Failure {
+            message: format!("no client with id `{id}`"),
+            code: 2,
+        },
+        (e, _) => e.into(),
     }
-    if c.allows_grant(GrantType::AuthorizationCode) && c.redirect_uris.is_empty() {
-        return Err(InvalidInput::new(
-            "the authorization_code grant needs at least one --redirect-uri",
-        ));
-    }
-    if c.kind() == ClientKind::Public && c.allows_grant(GrantType::ClientCredentials) {
-        return Err(InvalidInput::new(
-            "client_credentials needs a confidential client (one with a secret)",
-        ));
-    }
-    if let (Some(idle), Some(abs)) = (c.refresh_token_idle_ttl, c.refresh_token_absolute_ttl)
-        && idle > abs
-    {
-        return Err(InvalidInput::new(
-            "--refresh-token-idle-ttl must not exceed --refresh-token-absolute-ttl",
-        ));
-    }
-    Ok(())
 }
 
-fn describe(c: &Client) -> serde_json::Value {
+fn describe(c: &ClientOut) -> serde_json::Value {
     serde_json::json!({
-        "client_id": c.id,
+        "client_id": c.client_id,
         "name": c.name,
-        "token_endpoint_auth_method": c.token_endpoint_auth_method.as_str(),
+        "token_endpoint_auth_method": c.token_endpoint_auth_method,
         "redirect_uris": c.redirect_uris,
         "grant_types": c.grant_types,
         "scopes": c.scopes,
         "audiences": c.audiences,
-        "id_token_signed_response_alg": c.id_token_signed_response_alg.map(|a| a.as_str()),
+        "id_token_signed_response_alg": c.id_token_signed_response_alg,
         "access_token_ttl": c.access_token_ttl,
         "refresh_token_idle_ttl": c.refresh_token_idle_ttl,
         "refresh_token_absolute_ttl": c.refresh_token_absolute_ttl,
@@ -257,106 +157,90 @@ fn describe(c: &Client) -> serde_json::Value {
 
 /// The JSON shape of `client list --json`, with every token setting.
 pub fn list_entry(c: &Client) -> serde_json::Value {
-    describe(c)
+    describe(&ClientOut::from(c))
+}
+
+fn print_secret(client_id: &str, secret: Option<&str>, json: bool) {
+    if json {
+        let mut out = serde_json::json!({ "client_id": client_id });
+        if let Some(s) = secret {
+            out["client_secret"] = s.into();
+        }
+        println!("{out}");
+    } else {
+        println!("client_id:     {client_id}");
+        if let Some(s) = secret {
+            println!("client_secret: {s}");
+            println!("(the secret is shown only now; store it safely)");
+        }
+    }
 }
 
 pub async fn create(settings: Settings, args: ClientCreate) -> Result<(), Failure> {
-    let name = args.name.trim().to_owned();
-    if name.is_empty() {
-        return Err(InvalidInput::new("--name must not be empty").into());
-    }
     let method = match (args.public, args.settings.auth_method.as_deref()) {
-        (true, None | Some("none")) => TokenEndpointAuthMethod::None,
+        (true, None | Some("none")) => "none".to_owned(),
         (true, Some(_)) => {
             return Err(InvalidInput::new(
                 "a --public client authenticates with no secret; drop --auth-method",
             )
             .into());
         }
-        (false, None) => TokenEndpointAuthMethod::ClientSecretBasic,
-        (false, Some(m)) => match m.parse()? {
-            TokenEndpointAuthMethod::None => {
-                return Err(InvalidInput::new("use --public for a client without a secret").into());
-            }
-            other => other,
-        },
-    };
-    let secret = (method != TokenEndpointAuthMethod::None).then(|| random_secret(32));
-    let now = crate::now();
-    let mut client = Client::new(crate::crypto::new_client_id(), name, method, now);
-    client.secret_hash = secret.as_deref().map(hash_secret);
-    // The method is settled above; the flag must not mint a second secret.
-    let flags = ClientSettingsArgs {
-        auth_method: None,
-        ..args.settings
-    };
-    flags.apply(&mut client)?;
-    let store = open_store(&settings).await?;
-    let result = store.create_client(&client).await;
-    store.close().await;
-    result?;
-    if args.json {
-        let mut out = serde_json::json!({ "client_id": client.id });
-        if let Some(s) = &secret {
-            out["client_secret"] = s.as_str().into();
+        (false, None) => "client_secret_basic".to_owned(),
+        (false, Some("none")) => {
+            return Err(InvalidInput::new("use --public for a client without a secret").into());
         }
-        println!("{out}");
-    } else {
-        println!("client_id:     {}", client.id);
-        if let Some(s) = &secret {
-            println!("client_secret: {s}");
-            println!("(the secret is shown only now; store it safely)");
-        }
-    }
+        (false, Some(m)) => m.to_owned(),
+    };
+    let input = ClientInput {
+        name: Some(args.name),
+        token_endpoint_auth_method: Some(method),
+        ..args.settings.into_input()
+    };
+    clients::validate_new(&settings, &input).map_err(|e| failure(e, None))?;
+    let created = with_admin(&settings, async |ctx| {
+        clients::create(ctx, &Actor::cli(), input).await
+    })
+    .await?
+    .map_err(|e| failure(e, None))?;
+    print_secret(
+        &created.client.client_id,
+        created.client_secret.as_deref(),
+        args.json,
+    );
     Ok(())
 }
 
 pub async fn update(settings: Settings, args: ClientUpdate) -> Result<(), Failure> {
-    let name = match &args.name {
-        Some(n) if n.trim().is_empty() => {
-            return Err(InvalidInput::new("--name must not be empty").into());
-        }
-        Some(n) => Some(n.trim().to_owned()),
-        None => None,
+    let id = args.client_id;
+    let input = ClientInput {
+        name: args.name,
+        ..args.settings.into_input()
     };
-    let store = open_store(&settings).await?;
-    let found = store.find_client(&args.client_id).await;
-    let result = async {
-        let Some(mut client) = found? else {
-            return Err(Failure {
-                message: format!("no client with id `{}`", args.client_id),
-                code: 2,
-            });
-        };
-        if let Some(n) = name {
-            client.name = n;
-        }
-        let secret = args.settings.apply(&mut client)?;
-        client.updated_at = crate::now();
-        if !store.update_client(&client).await? {
-            return Err(Failure {
-                message: format!("no client with id `{}`", args.client_id),
-                code: 2,
-            });
-        }
-        Ok((client, secret))
-    }
-    .await;
-    store.close().await;
-    let (client, secret) = result?;
+    let client = with_admin(&settings, async |ctx| {
+        clients::update(ctx, &Actor::cli(), &id, input).await
+    })
+    .await?
+    .map_err(|e| failure(e, Some(&id)))?;
     if args.json {
-        let mut out = describe(&client);
-        if let Some(s) = &secret {
-            out["client_secret"] = s.as_str().into();
-        }
-        println!("{out}");
+        println!("{}", describe(&client));
     } else {
-        println!("updated client {}", client.id);
-        if let Some(s) = &secret {
-            println!("client_secret: {s}");
-            println!("(the secret is shown only now; store it safely)");
-        }
+        println!("updated client {}", client.client_id);
     }
+    Ok(())
+}
+
+pub async fn rotate_secret(settings: Settings, args: ClientRotateSecret) -> Result<(), Failure> {
+    let id = args.client_id;
+    let rotated = with_admin(&settings, async |ctx| {
+        clients::rotate_secret(ctx, &Actor::cli(), &id).await
+    })
+    .await?
+    .map_err(|e| failure(e, Some(&id)))?;
+    print_secret(
+        &rotated.client.client_id,
+        rotated.client_secret.as_deref(),
+        args.json,
+    );
     Ok(())
 }
 
@@ -364,75 +248,21 @@ pub async fn update(settings: Settings, args: ClientUpdate) -> Result<(), Failur
 mod tests {
     use super::*;
 
-    fn client() -> Client {
-        Client {
-            id: "c".into(),
-            name: "n".into(),
-            secret_hash: Some("h".into()),
+    #[test]
+    fn flags_become_the_service_input() {
+        let flags = ClientSettingsArgs {
             redirect_uris: vec!["https://app.example.com/cb".into()],
-            grant_types: vec!["authorization_code".into()],
-            scopes: vec!["openid".into()],
-            token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
-            id_token_signed_response_alg: None,
-            access_token_ttl: None,
-            require_consent: false,
-            post_logout_redirect_uris: vec![],
-            backchannel_logout_uri: None,
-            audiences: vec![],
-            refresh_token_idle_ttl: None,
-            refresh_token_absolute_ttl: None,
-            created_at: 0,
-            updated_at: 0,
-            disabled_at: None,
-        }
-    }
-
-    #[test]
-    fn rules_over_the_whole_client() {
-        let public_cc = ClientSettingsArgs {
-            auth_method: Some("none".into()),
-            grant_types: vec!["client_credentials".into()],
-            ..Default::default()
-        };
-        assert!(public_cc.apply(&mut client()).is_err());
-        let no_redirect = ClientSettingsArgs {
-            redirect_uris: vec![String::new()],
-            ..Default::default()
-        };
-        assert!(no_redirect.apply(&mut client()).is_err());
-        let idle_over_abs = ClientSettingsArgs {
-            refresh_token_idle_ttl: Some(1000),
-            refresh_token_absolute_ttl: Some(999),
-            ..Default::default()
-        };
-        assert!(idle_over_abs.apply(&mut client()).is_err());
-        let fragment = ClientSettingsArgs {
-            audiences: vec!["https://api.example.com/#x".into()],
-            ..Default::default()
-        };
-        assert!(fragment.apply(&mut client()).is_err());
-    }
-
-    #[test]
-    fn public_to_confidential_mints_a_secret() {
-        let mut c = client();
-        c.secret_hash = None;
-        c.token_endpoint_auth_method = TokenEndpointAuthMethod::None;
-        let to_post = ClientSettingsArgs {
-            auth_method: Some("client_secret_post".into()),
-            ..Default::default()
-        };
-        let secret = to_post.apply(&mut c).unwrap().expect("new secret");
-        assert_eq!(
-            c.secret_hash.as_deref(),
-            Some(hash_secret(&secret).as_str())
-        );
-        let ttl_default = ClientSettingsArgs {
+            audiences: vec![String::new()],
             access_token_ttl: Some(0),
             ..Default::default()
         };
-        c.access_token_ttl = Some(60);
-        assert!(ttl_default.apply(&mut c).unwrap().is_none());
-        assert_eq!(c.access_token_ttl, None);
+        let input = flags.into_input();
+        assert_eq!(
+            input.redirect_uris.as_deref(),
+            Some(&["https://app.example.com/cb".to_owned()][..])
+        );
+        assert_eq!(input.audiences.as_deref(), Some(&[][..]), "'' empties");
+        assert_eq!(input.scopes, None, "absent keeps");
+        assert_eq!(input.access_token_ttl, Some(0));
     }
 }

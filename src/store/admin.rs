@@ -1,6 +1,7 @@
 //! Storage for administration: the user list with search, filters and keyset pagination,
-//! profile edits, disable / soft delete / restore / purge, roles, groups and their members,
-//! client edits, and the dashboard's counts. The audit trail itself stays in `audit.rs`.
+//! profile edits, disable / soft delete / restore / purge, roles, the client list, and the
+//! dashboard's counts. Groups and their members are in `groups.rs`, the audit trail in
+//! `audit.rs`.
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -34,6 +35,22 @@ pub struct AdminUser {
 
 pub(crate) const ADMIN_USER_COLUMNS: &str = "id, email, email_verified, name, given_name, family_name, phone_number, phone_number_verified, picture, locale, attributes, created_at, updated_at, disabled_at, deleted_at, password_hash IS NOT NULL AS password_set";
 
+/// A `LIKE … ESCAPE '\'` pattern for "contains `q`", case-insensitive (compare it with
+/// `LOWER(column)`). `%`, `_` and `\` in `q` are escaped, so they match only themselves. The same
+/// SQL works on SQLite and PostgreSQL.
+pub(crate) fn contains_pattern(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() + 2);
+    out.push('%');
+    for c in q.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
 /// The editable profile of a user, written as a whole (the service merges a patch into it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserProfile {
@@ -63,14 +80,6 @@ pub struct UserFilter {
     /// Keyset cursor: users whose e-mail sorts after this one (the last e-mail of the previous page).
     pub after: Option<String>,
     pub limit: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize, utoipa::ToSchema)]
-pub struct Group {
-    pub id: String,
-    pub name: String,
-    pub created_at: i64,
-    pub updated_at: i64,
 }
 
 /// Counts for the dashboard.
@@ -132,17 +141,6 @@ pub trait AdminStore: Send + Sync + 'static {
     /// Insert many users at once (tests and imports); e-mails must be new.
     async fn bulk_create_users(&self, users: &[NewUser], now: i64) -> StoreResult<u64>;
 
-    // Groups
-    async fn list_groups(&self) -> StoreResult<Vec<Group>>;
-    async fn find_group(&self, id: &str) -> StoreResult<Option<Group>>;
-    async fn create_group(&self, name: &str, now: i64) -> StoreResult<Group>;
-    async fn rename_group(&self, id: &str, name: &str, now: i64) -> StoreResult<bool>;
-    async fn delete_group(&self, id: &str) -> StoreResult<bool>;
-    /// Returns whether a membership was added (false: already a member).
-    async fn add_member(&self, group_id: &str, user_id: &str, now: i64) -> StoreResult<bool>;
-    async fn remove_member(&self, group_id: &str, user_id: &str) -> StoreResult<bool>;
-    async fn groups_of_user(&self, user_id: &str) -> StoreResult<Vec<Group>>;
-
     // Clients
     /// Clients sorted by name then id; `q` matches id or name; `after` is `(name, id)`.
     async fn list_clients_page(
@@ -179,18 +177,12 @@ macro_rules! impl_admin_store {
                     n += 1;
                     n
                 };
-                let q = f.q.as_ref().map(|q| {
-                    let escaped: String = q
-                        .to_lowercase()
-                        .chars()
-                        .filter(|c| *c != '%' && *c != '_' && *c != '\\')
-                        .collect();
-                    format!("%{escaped}%")
-                });
+                let q = f.q.as_deref().map($crate::store::admin::contains_pattern);
                 if q.is_some() {
                     let i = next();
                     sql.push_str(&format!(
-                        " AND (LOWER(u.email) LIKE ${i} OR LOWER(u.name) LIKE ${i} OR u.phone_number LIKE ${i})"
+                        " AND (LOWER(u.email) LIKE ${i} ESCAPE '\\' OR LOWER(u.name) LIKE ${i} ESCAPE '\\' \
+                         OR u.phone_number LIKE ${i} ESCAPE '\\')"
                     ));
                 }
                 if f.verified.is_some() {
@@ -429,102 +421,6 @@ macro_rules! impl_admin_store {
                 Ok(n)
             }
 
-            async fn list_groups(&self) -> $crate::store::StoreResult<Vec<$crate::store::Group>> {
-                Ok(sqlx::query_as("SELECT id, name, created_at, updated_at FROM groups ORDER BY name")
-                    .fetch_all(&self.pool)
-                    .await?)
-            }
-
-            async fn find_group(
-                &self,
-                id: &str,
-            ) -> $crate::store::StoreResult<Option<$crate::store::Group>> {
-                Ok(sqlx::query_as("SELECT id, name, created_at, updated_at FROM groups WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
-
-            async fn create_group(
-                &self,
-                name: &str,
-                now: i64,
-            ) -> $crate::store::StoreResult<$crate::store::Group> {
-                let group = $crate::store::Group {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    name: name.to_owned(),
-                    created_at: now,
-                    updated_at: now,
-                };
-                sqlx::query("INSERT INTO groups (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
-                    .bind(&group.id)
-                    .bind(&group.name)
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await
-                    .map_err($crate::store::map_unique)?;
-                Ok(group)
-            }
-
-            async fn rename_group(&self, id: &str, name: &str, now: i64) -> $crate::store::StoreResult<bool> {
-                let done = sqlx::query("UPDATE groups SET name = $1, updated_at = $2 WHERE id = $3")
-                    .bind(name)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err($crate::store::map_unique)?;
-                Ok(done.rows_affected() > 0)
-            }
-
-            async fn delete_group(&self, id: &str) -> $crate::store::StoreResult<bool> {
-                let done = sqlx::query("DELETE FROM groups WHERE id = $1")
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected() > 0)
-            }
-
-            async fn add_member(
-                &self,
-                group_id: &str,
-                user_id: &str,
-                now: i64,
-            ) -> $crate::store::StoreResult<bool> {
-                let done = sqlx::query(
-                    "INSERT INTO group_members (group_id, user_id, created_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (group_id, user_id) DO NOTHING",
-                )
-                .bind(group_id)
-                .bind(user_id)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() > 0)
-            }
-
-            async fn remove_member(&self, group_id: &str, user_id: &str) -> $crate::store::StoreResult<bool> {
-                let done = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
-                    .bind(group_id)
-                    .bind(user_id)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected() > 0)
-            }
-
-            async fn groups_of_user(
-                &self,
-                user_id: &str,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::Group>> {
-                Ok(sqlx::query_as(
-                    "SELECT g.id, g.name, g.created_at, g.updated_at FROM groups g \
-                     JOIN group_members m ON m.group_id = g.id WHERE m.user_id = $1 ORDER BY g.name",
-                )
-                .bind(user_id)
-                .fetch_all(&self.pool)
-                .await?)
-            }
-
             async fn list_clients_page(
                 &self,
                 q: Option<&str>,
@@ -532,18 +428,12 @@ macro_rules! impl_admin_store {
                 limit: i64,
             ) -> $crate::store::StoreResult<Vec<$crate::domain::Client>> {
                 let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {} FROM clients WHERE ($1 IS NULL OR LOWER(id) LIKE $1 OR LOWER(name) LIKE $1) \
+                    "SELECT {} FROM clients WHERE ($1 IS NULL OR LOWER(id) LIKE $1 ESCAPE '\\' \
+                     OR LOWER(name) LIKE $1 ESCAPE '\\') \
                      AND ($2 IS NULL OR name > $2 OR (name = $2 AND id > $3)) ORDER BY name, id LIMIT $4",
                     $crate::store::sql::CLIENT_COLUMNS
                 ));
-                let q = q.map(|q| {
-                    let escaped: String = q
-                        .to_lowercase()
-                        .chars()
-                        .filter(|c| *c != '%' && *c != '_' && *c != '\\')
-                        .collect();
-                    format!("%{escaped}%")
-                });
+                let q = q.map($crate::store::admin::contains_pattern);
                 let rows: Vec<$crate::store::sql::ClientRow> = sqlx::query_as(sql)
                     .bind(q)
                     .bind(after.map(|a| a.0))
@@ -602,3 +492,16 @@ macro_rules! impl_admin_store {
 }
 
 pub(crate) use impl_admin_store;
+
+#[cfg(test)]
+mod tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn like_wildcards_are_literals() {
+        assert_eq!(contains_pattern("John_Doe"), "%john\\_doe%");
+        assert_eq!(contains_pattern("%"), "%\\%%");
+        assert_eq!(contains_pattern("a\\b"), "%a\\\\b%");
+        assert_eq!(contains_pattern(""), "%%");
+    }
+}

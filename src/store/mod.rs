@@ -7,6 +7,7 @@ mod accounts;
 mod admin;
 mod audit;
 mod deny;
+mod groups;
 mod invitations;
 mod logout;
 mod outbox;
@@ -25,8 +26,9 @@ use async_trait::async_trait;
 use crate::domain::{Client, NewUser, User};
 
 pub use accounts::{AccountCode, AccountStore, CodeCheck, CodePurpose, NewAccountCode};
-pub use admin::{AdminStore, AdminUser, Counts, Group, LoginDay, UserFilter, UserProfile};
+pub use admin::{AdminStore, AdminUser, Counts, LoginDay, UserFilter, UserProfile};
 pub use audit::{AuditQuery, AuditRecord, AuditStore};
+pub use groups::{Group, GroupStore};
 pub use invitations::InvitationStore;
 pub use logout::{Delivery, LogoutStore, SessionRef};
 pub use outbox::{Channel, MailStore, NewMail, OutboxMail};
@@ -46,6 +48,7 @@ pub trait Store:
     + TokenStore
     + LogoutStore
     + AdminStore
+    + GroupStore
     + AccountStore
     + AccountPageStore
     + MailStore
@@ -62,6 +65,7 @@ impl<T> Store for T where
         + TokenStore
         + LogoutStore
         + AdminStore
+        + GroupStore
         + AccountStore
         + AccountPageStore
         + MailStore
@@ -75,8 +79,8 @@ impl<T> Store for T where
 /// The capability traits, for `use crate::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, InvitationStore,
-        LogoutStore, MailStore, SessionStore, Store, TokenStore,
+        AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, GroupStore,
+        InvitationStore, LogoutStore, MailStore, SessionStore, Store, TokenStore,
     };
 }
 

@@ -44,6 +44,7 @@ super::audit::impl_audit_store!(PgStore);
 super::tokens::impl_token_store!(PgStore);
 super::logout::impl_logout_store!(PgStore);
 super::admin::impl_admin_store!(PgStore);
+super::groups::impl_group_store!(PgStore);
 super::accounts::impl_account_store!(PgStore, sqlx::Postgres);
 super::outbox::impl_mail_store!(PgStore);
 super::profile::impl_profile_store!(PgStore);

@@ -65,6 +65,7 @@ super::audit::impl_audit_store!(SqliteStore);
 super::tokens::impl_token_store!(SqliteStore);
 super::logout::impl_logout_store!(SqliteStore);
 super::admin::impl_admin_store!(SqliteStore);
+super::groups::impl_group_store!(SqliteStore);
 super::accounts::impl_account_store!(SqliteStore, sqlx::Sqlite);
 super::outbox::impl_mail_store!(SqliteStore);
 super::profile::impl_profile_store!(SqliteStore);

@@ -743,3 +743,43 @@ backend_tests! {
         }
     }
 }
+
+backend_tests! {
+    async fn search_treats_like_wildcards_as_literals(app: TestApp) {
+        let (_, token) = admin_token(&app).await;
+        let api = Api { app: &app, token };
+        app.create_user("john_doe@example.com", PASSWORD).await;
+        app.create_user("johnxdoe@example.com", PASSWORD).await;
+        let emails = |body: &Value| -> Vec<String> {
+            body["items"].as_array().unwrap().iter()
+                .map(|u| u["email"].as_str().unwrap().to_owned()).collect()
+        };
+        let (status, found) = api.get("/users?q=john_doe").await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(emails(&found), ["john_doe@example.com"], "`_` is not a wildcard");
+        let (_, found) = api.get("/users?q=JOHN_DOE").await;
+        assert_eq!(emails(&found), ["john_doe@example.com"], "still case-insensitive");
+        // `%` alone is a literal: no address has one, so nothing matches.
+        let (status, found) = api.get("/users?q=%25").await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(emails(&found), Vec::<String>::new());
+        let (_, found) = api.get("/users?q=john%25doe").await;
+        assert_eq!(emails(&found), Vec::<String>::new());
+        let (_, found) = api.get("/users?q=%5C").await;
+        assert_eq!(emails(&found), Vec::<String>::new(), "`\\` is a literal too");
+
+        for name in ["Shop_A", "ShopxA"] {
+            let (status, body) = api.post("/clients", json!({"name": name, "redirect_uris": [REDIRECT_URI]})).await;
+            assert_eq!(status, 201, "{body}");
+        }
+        let names = |body: &Value| -> Vec<String> {
+            body["items"].as_array().unwrap().iter()
+                .map(|c| c["name"].as_str().unwrap().to_owned()).collect()
+        };
+        let (status, found) = api.get("/clients?q=shop_a").await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(names(&found), ["Shop_A"]);
+        let (_, found) = api.get("/clients?q=%25").await;
+        assert_eq!(names(&found), Vec::<String>::new());
+    }
+}

@@ -5,7 +5,13 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use portcullis::domain::Client;
+
+use crate::admin_api::{Api, admin_token};
+use crate::backend_tests;
+use crate::helpers::*;
 
 struct Cli {
     dir: tempfile::TempDir,
@@ -323,4 +329,164 @@ fn serve_answers_logs_json_and_stops_on_sigterm() {
         rest.iter().any(|l| l.contains("portcullis stopped")),
         "{rest:?}"
     );
+}
+
+/// `portcullis ARGS` on the database of a running test app (same settings as its server).
+fn cli_on(app: &TestApp, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .current_dir(app.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "PORTCULLIS_DATABASE_URL",
+            app.provider.settings.database_url.expose(),
+        )
+        .env("PORTCULLIS_KEYS_DIR", &app.provider.settings.keys_dir)
+        .env("PORTCULLIS_LOG_LEVEL", "error")
+        .output()
+        .unwrap()
+}
+
+/// The CLI refused with exactly the admin API's message (its problem `detail`), on one line.
+fn same_refusal(out: &Output, code: i32, status: reqwest::StatusCode, body: &Value, case: &str) {
+    let detail = body["detail"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{case}: {body}"));
+    assert_eq!(out.status.code(), Some(code), "{case}: {}", stderr(out));
+    assert_eq!(
+        stderr(out).trim_end(),
+        format!("portcullis: {detail}"),
+        "{case}: CLI and API say the same (API {status})"
+    );
+}
+
+backend_tests! {
+    async fn cli_and_admin_api_refuse_bad_clients_alike(app: TestApp) {
+        let (_, token) = admin_token(&app).await;
+        let api = Api { app: &app, token };
+        let good = "https://app.example/cb";
+        // (case, API fields, CLI flags): each refused by the one rule set in `admin::clients`.
+        let cases: Vec<(&str, Value, Vec<&str>)> = vec![
+            ("refresh TTL under 60", json!({"refresh_token_idle_ttl": 45}), vec!["--refresh-token-idle-ttl", "45"]),
+            ("absolute TTL under 60", json!({"refresh_token_absolute_ttl": 45}), vec!["--refresh-token-absolute-ttl", "45"]),
+            ("access TTL under 30", json!({"access_token_ttl": 5}), vec!["--access-token-ttl", "5"]),
+            ("audience not a URI", json!({"audiences": ["not a uri"]}), vec!["--audience", "not a uri"]),
+            ("audience with a fragment", json!({"audiences": ["https://api.example/#x"]}), vec!["--audience", "https://api.example/#x"]),
+            ("idle over absolute", json!({"refresh_token_idle_ttl": 1000, "refresh_token_absolute_ttl": 999}),
+                vec!["--refresh-token-idle-ttl", "1000", "--refresh-token-absolute-ttl", "999"]),
+            ("relative redirect URI", json!({"redirect_uris": [good, "/relative/cb"]}), vec!["--redirect-uri", "/relative/cb"]),
+            ("redirect URI with a fragment", json!({"redirect_uris": [good, "https://app.example/cb#frag"]}), vec!["--redirect-uri", "https://app.example/cb#frag"]),
+            ("http redirect URI", json!({"redirect_uris": [good, "http://app.example/cb"]}), vec!["--redirect-uri", "http://app.example/cb"]),
+            ("non-web back-channel URI", json!({"backchannel_logout_uri": "ftp://x.example/"}), vec!["--backchannel-logout-uri", "ftp://x.example/"]),
+            ("unknown scope", json!({"scopes": ["openid", "bogus"]}), vec!["--scope", "openid", "--scope", "bogus"]),
+            ("unknown grant", json!({"grant_types": ["password"]}), vec!["--grant-type", "password"]),
+            ("public client_credentials", json!({"token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]}),
+                vec!["--public", "--grant-type", "client_credentials"]),
+            ("blank name", json!({"name": " "}), vec!["--name", " "]),
+        ];
+        let before = app.provider.store.list_clients().await.unwrap().len();
+        for (case, fields, flags) in &cases {
+            let mut body = json!({"name": "X", "redirect_uris": [good]});
+            body.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+            let (status, problem) = api.post("/clients", body).await;
+            assert_eq!(status, 422, "{case}: {problem}");
+            let mut args = vec!["client", "create", "--redirect-uri", good];
+            if !flags.contains(&"--name") {
+                args.extend(["--name", "X"]);
+            }
+            args.extend(flags.iter().copied());
+            same_refusal(&cli_on(&app, &args), 2, status, &problem, case);
+        }
+        assert_eq!(app.provider.store.list_clients().await.unwrap().len(), before, "nothing written");
+
+        // The same on update, against a stored client; it stays as it was.
+        let (status, created) = api.post("/clients", json!({"name": "Shop", "redirect_uris": [good]})).await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["client_id"].as_str().unwrap().to_owned();
+        let original: Client = app.provider.store.find_client(&id).await.unwrap().unwrap();
+        let (status, public) = api.post("/clients", json!({"name": "SPA", "redirect_uris": [good], "token_endpoint_auth_method": "none"})).await;
+        assert_eq!(status, 201, "{public}");
+        let public_id = public["client_id"].as_str().unwrap().to_owned();
+        for (case, fields, flags) in cases.iter().filter(|(_, _, f)| !f.contains(&"--public")) {
+            let (status, problem) = api.patch(&format!("/clients/{id}"), fields.clone()).await;
+            assert_eq!(status, 422, "{case}: {problem}");
+            let mut args = vec!["client", "update", id.as_str()];
+            if fields.get("redirect_uris").is_some() {
+                args.extend(["--redirect-uri", good]);
+            }
+            args.extend(flags.iter().copied());
+            same_refusal(&cli_on(&app, &args), 2, status, &problem, case);
+        }
+        assert_eq!(app.provider.store.find_client(&id).await.unwrap().unwrap(), original, "nothing written");
+        // Idle over a stored absolute lifetime, and public ⇄ confidential (the stricter rule).
+        let (status, _) = api.patch(&format!("/clients/{id}"), json!({"refresh_token_absolute_ttl": 600})).await;
+        assert_eq!(status, 200);
+        let stored = app.provider.store.find_client(&id).await.unwrap().unwrap();
+        for (target, fields, flags) in [
+            (&id, json!({"refresh_token_idle_ttl": 601}), vec!["--refresh-token-idle-ttl", "601"]),
+            (&id, json!({"token_endpoint_auth_method": "none"}), vec!["--auth-method", "none"]),
+            (&public_id, json!({"token_endpoint_auth_method": "client_secret_post"}), vec!["--auth-method", "client_secret_post"]),
+        ] {
+            let (status, problem) = api.patch(&format!("/clients/{target}"), fields.clone()).await;
+            assert_eq!(status, 422, "{fields}: {problem}");
+            let mut args = vec!["client", "update", target.as_str()];
+            args.extend(flags);
+            same_refusal(&cli_on(&app, &args), 2, status, &problem, &fields.to_string());
+        }
+        assert_eq!(app.provider.store.find_client(&id).await.unwrap().unwrap(), stored, "nothing written");
+        assert!(app.provider.store.find_client(&public_id).await.unwrap().unwrap().secret_hash.is_none());
+
+        // An unknown client, and a secret for a public client.
+        let out = cli_on(&app, &["client", "update", "no-such-client", "--require-consent"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("no client"), "{}", stderr(&out));
+        let (status, problem) = api.post(&format!("/clients/{public_id}/secret"), json!({})).await;
+        same_refusal(&cli_on(&app, &["client", "rotate-secret", &public_id]), 1, status, &problem, "public secret");
+    }
+
+    async fn cli_client_commands_go_through_the_admin_service(app: TestApp) {
+        let out = cli_on(&app, &[
+            "client", "create", "--name", "Billing", "--json", "--grant-type", "client_credentials",
+            "--audience", "https://api.example.com", "--refresh-token-idle-ttl", "60",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let id = created["client_id"].as_str().unwrap().to_owned();
+        let secret = created["client_secret"].as_str().unwrap().to_owned();
+
+        // A new secret, shown once; the old one stops working.
+        let out = cli_on(&app, &["client", "rotate-secret", &id, "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let rotated: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(rotated["client_id"], id.as_str());
+        let new_secret = rotated["client_secret"].as_str().unwrap();
+        assert_ne!(new_secret, secret);
+        let c = app.provider.store.find_client(&id).await.unwrap().unwrap();
+        assert_eq!(c.secret_hash.as_deref(), Some(portcullis::crypto::hash_secret(new_secret).as_str()));
+        let out = cli_on(&app, &["client", "rotate-secret", &id]);
+        let text = stdout(&out);
+        assert!(text.contains("client_secret: ") && text.contains("shown only now"), "{text}");
+        let out = cli_on(&app, &["client", "rotate-secret", "no-such-client"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("no client"), "{}", stderr(&out));
+
+        let out = cli_on(&app, &["client", "update", &id, "--name", "Billing 2"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stdout(&out).trim_end(), format!("updated client {id}"));
+
+        // The same audit entries as the admin API, with the CLI as the actor; never a secret.
+        let entries = app.provider.store.query_audit(&portcullis::store::AuditQuery {
+            client_id: Some(id.clone()), limit: 10, ..Default::default()
+        }).await.unwrap();
+        let actions: Vec<_> = entries.iter().map(|e| (e.action.as_str(), e.actor.as_deref())).collect();
+        assert_eq!(actions, [
+            ("admin.client.update", Some("cli")),
+            ("admin.client.secret_rotate", Some("cli")),
+            ("admin.client.secret_rotate", Some("cli")),
+            ("admin.client.create", Some("cli")),
+        ]);
+        assert!(entries.iter().all(|e| !e.details.contains(&secret) && !e.details.contains(new_secret)));
+        assert!(entries[0].details.contains("Billing 2"), "{}", entries[0].details);
+    }
 }

@@ -111,7 +111,8 @@ async fn list_page(
     render(state, page, status, "admin/users.html", ctx)
 }
 
-#[derive(Debug, Deserialize)]
+/// The create-user form. No `Debug`: it holds a password.
+#[derive(Deserialize)]
 pub struct CreateForm {
     #[serde(default)]
     csrf: String,
