@@ -259,5 +259,8 @@ mod tests {
         assert_eq!(lifetime(7 * 86_400), (7, 0));
         assert_eq!(lifetime(36 * 3600), (0, 36));
         assert_eq!(lifetime(600), (0, 1));
+        assert_eq!(lifetime(86_400), (1, 0));
+        assert_eq!(lifetime(90_000), (0, 25));
+        assert_eq!(lifetime(60), (0, 1));
     }
 }

@@ -6,9 +6,9 @@ use super::{UserView, get, load_active};
 use crate::admin::{Actor, AdminError, AdminResult};
 use crate::audit::{self, action};
 use crate::domain::{Email, NewUser};
-use crate::email::{Mailer, Message};
+use crate::email::{Composer, Mailer, Recipient};
 use crate::oauth::Provider;
-use crate::store::{CodePurpose, NewAccountCode, NewMail, StoreError};
+use crate::store::StoreError;
 
 /// A user without a password, and the invitation mail with a single-use link (≥128 bits,
 /// stored as SHA-256, built from the configured issuer only) to choose one.
@@ -19,10 +19,20 @@ pub(super) async fn invite(
     email: Email,
     name: Option<String>,
 ) -> AdminResult<UserView> {
-    let now = crate::now();
+    let now = provider.clock.now();
     let ttl = provider.settings.accounts.invitation_ttl;
-    let (token, code) = NewAccountCode::link(CodePurpose::Invitation, email.as_str(), now + ttl);
-    let mail = invitation_mail(provider, mailer, email.as_str(), name.clone(), &token, None)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let out = composer(provider, mailer)
+        .invitation(
+            &Recipient {
+                user_id: &id,
+                to: email.as_str(),
+                name: name.clone(),
+                locale: None,
+            },
+            now,
+        )
+        .map_err(mail_failed)?;
     let new = NewUser {
         email,
         email_verified: false,
@@ -32,10 +42,9 @@ pub(super) async fn invite(
         phone_number: None,
         locale: None,
     };
-    let id = uuid::Uuid::new_v4().to_string();
     let user = match provider
         .store
-        .sign_up(&id, &new, &[code], &[mail], now)
+        .sign_up(&id, &new, &out.codes, &[out.mail], now)
         .await
     {
         Ok(u) => u,
@@ -59,41 +68,17 @@ pub(super) async fn invite(
     get(provider, &user.id).await
 }
 
-/// The invitation mail carrying `token`, in `locale` when there is a translation.
-fn invitation_mail(
-    provider: &Provider,
-    mailer: &Mailer,
-    to: &str,
-    name: Option<String>,
-    token: &str,
-    locale: Option<&str>,
-) -> AdminResult<NewMail> {
-    let (valid_days, valid_hours) = lifetime(provider.settings.accounts.invitation_ttl);
-    mailer
-        .render_in(
-            to,
-            &Message::Invitation {
-                name,
-                link: link(provider, token),
-                valid_days,
-                valid_hours,
-            },
-            locale,
-        )
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot render the invitation mail");
-            AdminError::Mail
-        })
+/// Mail is built by the one composer every sender uses (`email::compose`).
+fn composer<'a>(provider: &'a Provider, mailer: &'a Mailer) -> Composer<'a> {
+    Composer {
+        mailer,
+        settings: &provider.settings,
+    }
 }
 
-/// `(days, 0)` when `secs` is whole days, else `(0, hours)` (at least one hour): the templates
-/// put it in words in their own language.
-fn lifetime(secs: i64) -> (i64, i64) {
-    if secs >= 86_400 && secs % 86_400 == 0 {
-        (secs / 86_400, 0)
-    } else {
-        (0, (secs / 3600).max(1))
-    }
+fn mail_failed(e: crate::email::MailError) -> AdminError {
+    tracing::error!(error = %e, "cannot build the mail");
+    AdminError::Mail
 }
 
 /// Send a user who has no password yet (invited and not accepted, or created without one) a new
@@ -115,20 +100,15 @@ pub async fn resend_invitation(
                 .into(),
         ));
     }
-    let now = crate::now();
+    let now = provider.clock.now();
     let ttl = provider.settings.accounts.invitation_ttl;
-    let (token, code) = NewAccountCode::link(CodePurpose::Invitation, &user.email, now + ttl);
-    let mail = invitation_mail(
-        provider,
-        mailer,
-        &user.email,
-        user.name.clone(),
-        &token,
-        user.locale.as_deref(),
-    )?;
+    let out = composer(provider, mailer)
+        .invitation(&recipient(&user), now)
+        .map_err(mail_failed)?;
+    let code = out.codes.into_iter().next().ok_or(AdminError::Mail)?;
     if !provider
         .store
-        .reissue_invitation(id, &code, &mail, now)
+        .reissue_invitation(id, &code, &out.mail, now)
         .await?
     {
         // The user changed since it was read: a password was set, or it was disabled, deleted
@@ -150,12 +130,14 @@ pub async fn resend_invitation(
     Ok(())
 }
 
-/// The password-reset page link for `token`, from the configured issuer (never a request).
-fn link(provider: &Provider, token: &str) -> String {
-    format!(
-        "{}/reset-password?token={token}",
-        provider.settings.issuer()
-    )
+/// Where the admin's mail to this user goes.
+fn recipient(user: &crate::store::AdminUser) -> Recipient<'_> {
+    Recipient {
+        user_id: &user.id,
+        to: &user.email,
+        name: user.name.clone(),
+        locale: user.locale.as_deref(),
+    }
 }
 
 /// Send the user the same password-reset mail as their own "forgot password" (a single-use link
@@ -167,26 +149,14 @@ pub async fn send_password_reset(
     id: &str,
 ) -> AdminResult<()> {
     let user = load_active(provider, id).await?;
-    let now = crate::now();
+    let now = provider.clock.now();
     let ttl = provider.settings.accounts.reset_link_ttl;
-    let (token, code) = NewAccountCode::link(CodePurpose::PasswordReset, &user.email, now + ttl);
-    let mail = mailer
-        .render_in(
-            &user.email,
-            &Message::PasswordReset {
-                name: user.name.clone(),
-                link: link(provider, &token),
-                minutes: ttl / 60,
-            },
-            user.locale.as_deref(),
-        )
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot render the password-reset mail");
-            AdminError::Mail
-        })?;
+    let out = composer(provider, mailer)
+        .password_reset(&recipient(&user), now)
+        .map_err(mail_failed)?;
     provider
         .store
-        .issue_codes(id, &[code], &[mail], now)
+        .issue_codes(id, &out.codes, &[out.mail], now)
         .await?;
     mailer.wake();
     audit::record(
@@ -198,18 +168,4 @@ pub async fn send_password_reset(
     )
     .await;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::lifetime;
-
-    #[test]
-    fn invitation_lifetimes_in_days_or_hours() {
-        assert_eq!(lifetime(604_800), (7, 0));
-        assert_eq!(lifetime(86_400), (1, 0));
-        assert_eq!(lifetime(3600), (0, 1));
-        assert_eq!(lifetime(90_000), (0, 25));
-        assert_eq!(lifetime(60), (0, 1));
-    }
 }
