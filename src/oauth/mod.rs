@@ -12,6 +12,7 @@
 pub mod access_token;
 pub mod authorize;
 pub mod client_auth;
+pub mod client_cache;
 pub mod client_credentials;
 pub mod error;
 pub mod introspection;
@@ -37,8 +38,8 @@ pub struct Provider {
     pub hasher: PasswordHasher,
     /// Wakes the Back-Channel Logout worker when a logout queued deliveries.
     pub logout_wake: Arc<tokio::sync::Notify>,
-    /// Client records for authentication, reused for `client_auth::CLIENT_CACHE_TTL`.
-    pub clients: Arc<client_auth::ClientCache>,
+    /// Client records for authentication, reused for `client_cache::CLIENT_CACHE_TTL`.
+    pub clients: Arc<client_cache::ClientCache>,
 }
 
 /// Allowance for clocks of resource servers running a little behind ours.
