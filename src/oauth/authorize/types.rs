@@ -1,6 +1,8 @@
 //! The types of the authorization endpoint: the validated request, how its answer travels, and
 //! the decisions about it. Imports no other part of `authorize`.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -47,8 +49,9 @@ pub enum ResponseMode {
 }
 
 /// An authorization response (success or error) for the client's redirect URI: the web layer
-/// turns it into a 303 redirect or a self-posting form.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// turns it into a 303 redirect or a self-posting form. It may carry a live authorization code,
+/// so `Debug` shows the parameter names only.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Callback {
     pub redirect_uri: String,
     pub params: Vec<(String, String)>,
@@ -66,6 +69,17 @@ impl Callback {
             }
         }
         url
+    }
+}
+
+impl fmt::Debug for Callback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.params.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("Callback")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("params", &names)
+            .field("mode", &self.mode)
+            .finish()
     }
 }
 
@@ -106,4 +120,27 @@ fn parse_registered(uri: &str) -> Url {
         tracing::error!("registered redirect URI failed to parse");
         Url::parse("about:blank").unwrap_or_else(|_| unreachable!("constant URL parses"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_debug_prints_no_code() {
+        let callback = Callback {
+            redirect_uri: "https://rp.example/cb".into(),
+            params: vec![
+                ("code".into(), "live-code-value".into()),
+                ("state".into(), "s".into()),
+            ],
+            mode: ResponseMode::Query,
+        };
+        let shown = format!("{callback:?}");
+        assert!(!shown.contains("live-code-value"), "{shown}");
+        assert!(
+            shown.contains("code") && shown.contains("rp.example"),
+            "{shown}"
+        );
+    }
 }
