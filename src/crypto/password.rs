@@ -39,7 +39,7 @@ impl PasswordHasher {
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         // A real hash of a random value, so that verifying against it takes a real hash's time.
         let dummy = argon
-            .hash_password(crate::crypto::random_secret(16).as_bytes())
+            .hash_password(super::secret::random_secret(16).as_bytes())
             .map_err(|e| HashError::Argon2(e.to_string()))?
             .to_string();
         Ok(Self {

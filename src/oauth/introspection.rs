@@ -9,13 +9,39 @@
 //!
 //! Refresh tokens are only ever visible to the client they were issued to.
 
+use std::fmt;
+
 use serde_json::{Map, Value};
 
 use super::Provider;
 use super::access_token;
 use super::error::OAuthError;
+use super::form::FormParams;
 use crate::crypto::hash_secret;
 use crate::domain::{Client, User};
+
+/// An introspection request (RFC 7662 §2.1): the token to look at. `token_type_hint` is accepted
+/// but not needed (see [`introspect`]).
+pub struct IntrospectionRequest {
+    pub token: String,
+}
+
+impl IntrospectionRequest {
+    /// `token` is required (`invalid_request`).
+    pub fn parse(form: &FormParams) -> Result<Self, OAuthError> {
+        Ok(Self {
+            token: form.required("token")?.to_owned(),
+        })
+    }
+}
+
+impl fmt::Debug for IntrospectionRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectionRequest")
+            .field("token", &"[redacted]")
+            .finish()
+    }
+}
 
 /// Tokens of this shape are JWT access tokens; everything else is looked up as a refresh token.
 fn looks_like_jwt(token: &str) -> bool {

@@ -2,6 +2,9 @@
 //! access tokens. No HTTP framework here: `web::oauth` turns requests into these calls and their
 //! results into responses.
 //!
+//! `oauth` never imports `oidc`: OpenID Connect builds on this core (ID tokens from a grant's
+//! outcome, `id_token_hint` checked for `authorize::validate` by its caller), not the reverse.
+//!
 //! Why not oxide-auth's grant engine: it has no OpenID Connect at all (no ID token, nonce, prompt,
 //! max_age, sid), replaces a grant's extensions at the token step (the nonce would be lost), turns
 //! every framework error into HTTP 500, cannot revoke the tokens of a replayed code (RFC 6749
@@ -12,12 +15,13 @@
 pub mod access_token;
 pub mod authorize;
 pub mod client_auth;
-pub mod client_credentials;
+pub mod client_cache;
 pub mod error;
+pub mod form;
+pub mod grants;
 pub mod introspection;
 pub mod lookup;
 pub mod pkce;
-pub mod refresh;
 pub mod revocation;
 pub mod token;
 
@@ -38,8 +42,8 @@ pub struct Provider {
     pub hasher: PasswordHasher,
     /// Wakes the Back-Channel Logout worker when a logout queued deliveries.
     pub logout_wake: Arc<tokio::sync::Notify>,
-    /// Client records for authentication, reused for `client_auth::CLIENT_CACHE_TTL`.
-    pub clients: Arc<client_auth::ClientCache>,
+    /// Client records for authentication, reused for `client_cache::CLIENT_CACHE_TTL`.
+    pub clients: Arc<client_cache::ClientCache>,
     /// The time, shared by every part of this server.
     pub clock: crate::clock::Clock,
 }

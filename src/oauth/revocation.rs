@@ -7,12 +7,38 @@
 //! - Unknown, malformed, expired and other clients' tokens change nothing; the answer is the same
 //!   200 either way (RFC 7009 §2.2), so the endpoint tells nobody whether a token exists.
 
+use std::fmt;
+
 use super::Provider;
 use super::access_token;
 use super::error::OAuthError;
+use super::form::FormParams;
 use crate::audit::{self, Event, action};
 use crate::crypto::hash_secret;
 use crate::domain::Client;
+
+/// A revocation request (RFC 7009 §2.1): the token to revoke. `token_type_hint` is accepted but
+/// not needed (see [`revoke`]).
+pub struct RevocationRequest {
+    pub token: String,
+}
+
+impl RevocationRequest {
+    /// `token` is required (`invalid_request`).
+    pub fn parse(form: &FormParams) -> Result<Self, OAuthError> {
+        Ok(Self {
+            token: form.required("token")?.to_owned(),
+        })
+    }
+}
+
+impl fmt::Debug for RevocationRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RevocationRequest")
+            .field("token", &"[redacted]")
+            .finish()
+    }
+}
 
 /// Revoke `token` for `caller`. `token_type_hint` is accepted but not needed: access tokens
 /// (JWTs) and refresh tokens (opaque) cannot be confused.

@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 
+use crate::domain::Client;
 use crate::oauth::Provider;
 
 /// What a valid hint tells us.
@@ -54,4 +55,17 @@ pub fn verify_id_token_hint(provider: &Provider, token: &str) -> Option<IdTokenH
         sid,
         audiences,
     })
+}
+
+/// The subject of an `id_token_hint` sent to the authorization endpoint by `client` (OIDC Core
+/// §3.1.2.1): the hint must be one of our ID tokens issued to that client. This is the check
+/// `oauth::authorize::validate` is given by its caller.
+pub fn authorization_hint_subject(
+    provider: &Provider,
+    token: &str,
+    client: &Client,
+) -> Option<String> {
+    verify_id_token_hint(provider, token)
+        .filter(|h| h.audiences.iter().any(|a| a == &client.id))
+        .map(|h| h.sub)
 }

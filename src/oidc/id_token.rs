@@ -7,18 +7,17 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::crypto::KeyError;
-use crate::domain::{Client, Scope, SigningAlgorithm, User};
+use crate::domain::{Client, SigningAlgorithm};
 use crate::oauth::Provider;
+use crate::oauth::token::IdTokenContext;
 
 use super::claims::user_claims;
 
+/// What an ID token is minted from: the client it is for, what the grant says it must state,
+/// and the access token issued with it (for `at_hash`).
 pub struct IdTokenInput<'a> {
     pub client: &'a Client,
-    pub user: &'a User,
-    pub scope: &'a Scope,
-    pub nonce: Option<&'a str>,
-    pub auth_time: i64,
-    pub sid: Option<&'a str>,
+    pub context: &'a IdTokenContext,
     pub access_token: Option<&'a str>,
 }
 
@@ -31,26 +30,27 @@ pub fn signing_alg(provider: &Provider, client: &Client) -> SigningAlgorithm {
 
 pub fn mint(provider: &Provider, input: &IdTokenInput<'_>, now: i64) -> Result<String, KeyError> {
     let alg = signing_alg(provider, input.client);
+    let ctx = input.context;
     let mut claims = Map::new();
     claims.insert("iss".into(), provider.issuer().into());
-    claims.insert("sub".into(), input.user.id.as_str().into());
+    claims.insert("sub".into(), ctx.user.id.as_str().into());
     claims.insert("aud".into(), input.client.id.as_str().into());
     claims.insert("iat".into(), now.into());
     claims.insert(
         "exp".into(),
         (now + provider.settings.tokens.id_token_ttl).into(),
     );
-    claims.insert("auth_time".into(), input.auth_time.into());
-    if let Some(nonce) = input.nonce {
-        claims.insert("nonce".into(), nonce.into());
+    claims.insert("auth_time".into(), ctx.auth_time.into());
+    if let Some(nonce) = &ctx.nonce {
+        claims.insert("nonce".into(), nonce.as_str().into());
     }
-    if let Some(sid) = input.sid {
-        claims.insert("sid".into(), sid.into());
+    if let Some(sid) = &ctx.sid {
+        claims.insert("sid".into(), sid.as_str().into());
     }
     if let Some(at) = input.access_token {
         claims.insert("at_hash".into(), Value::from(token_hash(alg, at)));
     }
-    for (k, v) in user_claims(input.user, input.scope) {
+    for (k, v) in user_claims(&ctx.user, &ctx.scope) {
         claims.insert(k, v);
     }
     provider.keys.sign(alg, "JWT", claims)

@@ -1,5 +1,5 @@
 //! OpenID Connect on top of the OAuth core: ID tokens, claims, userinfo, discovery,
-//! hints, and logout (RP-initiated and back-channel).
+//! hints, the ID token of a token response, and logout (RP-initiated and back-channel).
 
 pub mod backchannel;
 pub mod claims;
@@ -7,4 +7,5 @@ pub mod discovery;
 pub mod hints;
 pub mod id_token;
 pub mod logout;
+pub mod token;
 pub mod userinfo;

@@ -13,6 +13,7 @@ use crate::domain::Client;
 use crate::oauth::authorize::{
     self, AuthorizationRequest, Callback, Decision, Rejection, ResponseMode,
 };
+use crate::oidc::hints;
 use crate::state::AppState;
 use crate::store::Session;
 use crate::web::{pages, session};
@@ -45,7 +46,9 @@ pub async fn post(
 async fn handle(state: &AppState, jar: &CookieJar, pairs: &[(String, String)]) -> Response {
     let provider = &state.provider;
     let now = crate::now();
-    let (req, client) = match authorize::validate(provider, pairs).await {
+    let hint_subject =
+        |hint: &str, client: &Client| hints::authorization_hint_subject(provider, hint, client);
+    let (req, client) = match authorize::validate(provider, pairs, hint_subject).await {
         Ok(v) => v,
         Err(Rejection::Page(message)) => {
             return state.templates.error_page(

@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use crate::domain::ClientKind;
-use crate::oauth::{OAuthError, introspection};
+use crate::oauth::OAuthError;
+use crate::oauth::introspection::{self, IntrospectionRequest};
 use crate::state::AppState;
 
 pub async fn introspect(
@@ -33,14 +34,11 @@ async fn handle(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Map<String, Value>, OAuthError> {
-    let (params, client) = super::token::authenticated_form(state, headers, body).await?;
+    let (form, client) = super::token::authenticated_form(state, headers, body).await?;
     // A public client proves nothing about itself: it may not probe tokens.
     if client.kind() != ClientKind::Confidential {
         return Err(OAuthError::invalid_client());
     }
-    let token = params
-        .get("token")
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    introspection::introspect(&state.provider, &client, token, crate::now()).await
+    let request = IntrospectionRequest::parse(&form)?;
+    introspection::introspect(&state.provider, &client, &request.token, crate::now()).await
 }

@@ -6,7 +6,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::oauth::{OAuthError, revocation};
+use crate::oauth::OAuthError;
+use crate::oauth::revocation::{self, RevocationRequest};
 use crate::state::AppState;
 
 pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -22,10 +23,7 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
 }
 
 async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
-    let (params, client) = super::token::authenticated_form(state, headers, body).await?;
-    let token = params
-        .get("token")
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    revocation::revoke(&state.provider, &client, token, crate::now()).await
+    let (form, client) = super::token::authenticated_form(state, headers, body).await?;
+    let request = RevocationRequest::parse(&form)?;
+    revocation::revoke(&state.provider, &client, &request.token, crate::now()).await
 }

@@ -1,7 +1,5 @@
 //! `POST /token` (RFC 6749 §3.2).
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -9,8 +7,10 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::Client;
+use crate::oauth::OAuthError;
 use crate::oauth::client_auth::{self, Presented};
-use crate::oauth::{OAuthError, token};
+use crate::oauth::form::FormParams;
+use crate::oauth::token::{self, TokenRequest, TokenResponse};
 use crate::state::AppState;
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -25,13 +25,17 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
     }
 }
 
+/// Authenticate, read the typed request, run its grant, and have `oidc` add the ID token.
 async fn handle(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<token::TokenResponse, OAuthError> {
-    let (params, client) = authenticated_form(state, headers, body).await?;
-    token::exchange(&state.provider, &client, &params, crate::now()).await
+) -> Result<TokenResponse, OAuthError> {
+    let (form, client) = authenticated_form(state, headers, body).await?;
+    let request = TokenRequest::parse(&form, &client)?;
+    let now = crate::now();
+    let outcome = token::exchange(&state.provider, &client, request, now).await?;
+    crate::oidc::token::respond(&state.provider, &client, outcome, now)
 }
 
 /// A form POST with client authentication (RFC 6749 §2.3), as the token, revocation and
@@ -40,13 +44,13 @@ pub async fn authenticated_form(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(HashMap<String, String>, Client), OAuthError> {
+) -> Result<(FormParams, Client), OAuthError> {
     if !super::is_form(headers) {
         return Err(OAuthError::invalid_request(
             "the body must be application/x-www-form-urlencoded",
         ));
     }
-    let params = token::collect_params(super::form_pairs(body))?;
+    let form = FormParams::from_pairs(super::form_pairs(body))?;
     let basic = match headers.get(header::AUTHORIZATION) {
         None => None,
         Some(v) => Some(
@@ -56,14 +60,11 @@ pub async fn authenticated_form(
                 .ok_or_else(OAuthError::invalid_client)?,
         ),
     };
-    let presented = client_auth::presented(
-        basic,
-        params.get("client_id").map(String::as_str),
-        params.get("client_secret").map(String::as_str),
-    )?;
+    let presented =
+        client_auth::presented(basic, form.get("client_id"), form.get("client_secret"))?;
     if presented == Presented::Nothing {
         return Err(OAuthError::invalid_client());
     }
     let client = client_auth::authenticate(&state.provider, presented).await?;
-    Ok((params, client))
+    Ok((form, client))
 }

@@ -9,97 +9,29 @@
 //! attacker replaying a stolen token, so it triggers the same revocation: a well-behaved client
 //! never sends one refresh token twice.
 
-use std::collections::HashMap;
-
-use super::access_token::{self, Grant};
-use super::error::{ErrorCode, OAuthError};
-use super::token::TokenResponse;
+use super::common::{GrantOutcome, IdTokenContext, access_token_ttl, refresh_lifetimes};
+use super::request::RefreshRequest;
 use crate::audit::{self, Event, action};
 use crate::crypto::{hash_secret, random_secret};
-use crate::domain::{Client, GrantType, Scope, User};
-use crate::oidc::id_token::{self, IdTokenInput};
+use crate::domain::{Client, Scope, User};
+use crate::oauth::Provider;
+use crate::oauth::access_token::{self, Grant};
+use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::store::RefreshToken;
-
-use super::Provider;
-
-/// What starts a refresh-token family: the grant a code exchange made.
-pub struct FamilyStart<'a> {
-    pub family_id: &'a str,
-    pub user_id: &'a str,
-    pub sid: Option<&'a str>,
-    pub scope: &'a str,
-    pub auth_time: i64,
-    pub access_jti: &'a str,
-    pub access_exp: i64,
-}
-
-/// The client's lifetimes, or the server defaults: (idle, absolute) in seconds.
-fn lifetimes(provider: &Provider, client: &Client) -> (i64, i64) {
-    let t = &provider.settings.tokens;
-    (
-        client
-            .refresh_token_idle_ttl
-            .unwrap_or(t.refresh_token_idle_ttl),
-        client
-            .refresh_token_absolute_ttl
-            .unwrap_or(t.refresh_token_absolute_ttl),
-    )
-}
-
-/// Store the first refresh token of a new family; returns the token to hand out.
-pub async fn issue_first(
-    provider: &Provider,
-    client: &Client,
-    start: &FamilyStart<'_>,
-    now: i64,
-) -> Result<String, OAuthError> {
-    let (idle, absolute) = lifetimes(provider, client);
-    let token = random_secret(32);
-    let family_expires_at = now + absolute;
-    provider
-        .store
-        .create_refresh_token(&RefreshToken {
-            token_hash: hash_secret(&token),
-            family_id: start.family_id.to_owned(),
-            client_id: client.id.clone(),
-            user_id: start.user_id.to_owned(),
-            sid: start.sid.map(str::to_owned),
-            scope: start.scope.to_owned(),
-            auth_time: start.auth_time,
-            created_at: now,
-            expires_at: (now + idle).min(family_expires_at),
-            family_expires_at,
-            used_at: None,
-            revoked_at: None,
-            access_jti: Some(start.access_jti.to_owned()),
-            access_exp: Some(start.access_exp),
-        })
-        .await?;
-    Ok(token)
-}
 
 fn invalid() -> OAuthError {
     OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
 }
 
-/// `grant_type=refresh_token` for an authenticated client.
+/// Rotate `request.refresh_token` for `client` (allowed the grant: checked when the request
+/// was parsed).
 pub async fn grant(
     provider: &Provider,
     client: &Client,
-    params: &HashMap<String, String>,
+    request: RefreshRequest,
     now: i64,
-) -> Result<TokenResponse, OAuthError> {
-    if !client.allows_grant(GrantType::RefreshToken) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the refresh_token grant",
-        ));
-    }
-    let presented = params
-        .get("refresh_token")
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-    let hash = hash_secret(presented);
+) -> Result<GrantOutcome, OAuthError> {
+    let hash = hash_secret(&request.refresh_token);
     let stored = provider
         .store
         .find_refresh_token(&hash)
@@ -122,7 +54,7 @@ pub async fn grant(
     // RFC 6749 §6: the scope may be narrowed for this access token, never widened. The new
     // refresh token keeps the original grant's scope.
     let granted = Scope::parse(&stored.scope).unwrap_or_default();
-    let scope = match params.get("scope") {
+    let scope = match request.scope.as_deref() {
         None => granted.clone(),
         Some(s) => {
             let asked =
@@ -153,11 +85,9 @@ pub async fn grant(
         return Err(invalid());
     };
 
-    let ttl = client
-        .access_token_ttl
-        .unwrap_or(provider.settings.tokens.access_token_ttl);
+    let ttl = access_token_ttl(provider, client);
     let jti = access_token::new_jti();
-    let (idle, _) = lifetimes(provider, client);
+    let (idle, _) = refresh_lifetimes(provider, client);
     let new_token = random_secret(32);
     let rotated = provider
         .store
@@ -205,26 +135,16 @@ pub async fn grant(
         now,
     )?;
     // OIDC Core §12.2: same `sub` and `auth_time` as the original ID token; no nonce.
-    let id_token = if scope.contains("openid") {
-        Some(id_token::mint(
-            provider,
-            &IdTokenInput {
-                client,
-                user: &user,
-                scope: &scope,
-                nonce: None,
-                auth_time: stored.auth_time,
-                sid: stored.sid.as_deref(),
-                access_token: Some(&access.token),
-            },
-            now,
-        )?)
-    } else {
-        None
-    };
-    Ok(TokenResponse {
+    let wants_id_token = scope.contains("openid");
+    let id_token = wants_id_token.then_some(IdTokenContext {
+        user,
+        scope,
+        nonce: None,
+        auth_time: stored.auth_time,
+        sid: stored.sid,
+    });
+    Ok(GrantOutcome {
         access_token: access.token,
-        token_type: "Bearer",
         expires_in: ttl,
         scope: scope_text,
         refresh_token: Some(new_token),

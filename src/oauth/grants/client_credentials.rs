@@ -2,36 +2,25 @@
 //! itself (`sub` = its client id), optionally for one resource server (RFC 8707 `resource`, or the
 //! widespread `audience` parameter), limited to the audiences registered for the client.
 
-use std::collections::HashMap;
-
-use super::Provider;
-use super::access_token::{self, Grant};
-use super::error::{ErrorCode, OAuthError};
-use super::token::TokenResponse;
-use crate::domain::{Client, ClientKind, GrantType, Scope};
+use super::common::{GrantOutcome, access_token_ttl};
+use super::request::ClientCredentialsRequest;
+use crate::domain::Client;
+use crate::oauth::Provider;
+use crate::oauth::access_token::{self, Grant};
+use crate::oauth::error::{ErrorCode, OAuthError};
 
 /// Scopes that only make sense with a person behind the grant.
 const USER_ONLY_SCOPES: &[&str] = &["openid", "offline_access"];
 
+/// Issue `client` a token of its own (a confidential client allowed the grant: checked when the
+/// request was parsed).
 pub async fn grant(
     provider: &Provider,
     client: &Client,
-    params: &HashMap<String, String>,
+    request: ClientCredentialsRequest,
     now: i64,
-) -> Result<TokenResponse, OAuthError> {
-    // RFC 6749 §4.4: confidential clients only.
-    if client.kind() != ClientKind::Confidential
-        || !client.allows_grant(GrantType::ClientCredentials)
-    {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the client_credentials grant",
-        ));
-    }
-    let scope = match params.get("scope") {
-        None => Scope::default(),
-        Some(s) => Scope::parse(s).map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.0))?,
-    };
+) -> Result<GrantOutcome, OAuthError> {
+    let scope = request.scope;
     if let Some(bad) = scope
         .iter()
         .find(|s| USER_ONLY_SCOPES.contains(s) || !client.scopes.iter().any(|c| c == s))
@@ -41,10 +30,12 @@ pub async fn grant(
             format!("scope `{bad}` is not available to this client for client_credentials"),
         ));
     }
-    let target = target(client, params)?;
-    let ttl = client
-        .access_token_ttl
-        .unwrap_or(provider.settings.tokens.access_token_ttl);
+    let target = target(
+        client,
+        request.resource.as_deref(),
+        request.audience.as_deref(),
+    )?;
+    let ttl = access_token_ttl(provider, client);
     let scope_text = scope.to_string();
     let access = access_token::mint(
         provider,
@@ -61,10 +52,9 @@ pub async fn grant(
         access_token::new_jti(),
         now,
     )?;
-    // RFC 6749 §4.4.3: no refresh token.
-    Ok(TokenResponse {
+    // RFC 6749 §4.4.3: no refresh token; no person, so no ID token.
+    Ok(GrantOutcome {
         access_token: access.token,
-        token_type: "Bearer",
         expires_in: ttl,
         scope: scope_text,
         refresh_token: None,
@@ -76,10 +66,9 @@ pub async fn grant(
 /// earlier as `invalid_request`), which must be registered for the client (RFC 8707 §2).
 fn target<'a>(
     client: &Client,
-    params: &'a HashMap<String, String>,
+    resource: Option<&'a str>,
+    audience: Option<&'a str>,
 ) -> Result<Option<&'a str>, OAuthError> {
-    let resource = params.get("resource").map(String::as_str);
-    let audience = params.get("audience").map(String::as_str);
     let wanted = match (resource, audience) {
         (Some(r), Some(a)) if r != a => {
             return Err(OAuthError::invalid_request(

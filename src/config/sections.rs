@@ -1,0 +1,172 @@
+//! The settings and their sections, one struct per `[table]` of `config/default.toml`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::secret::Secret;
+use crate::domain::SigningAlgorithm;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub issuer: String,
+    pub bind: SocketAddr,
+    pub database_url: Secret,
+    pub database_max_connections: u32,
+    pub keys_dir: PathBuf,
+    /// Delete retired signing keys automatically once every token they signed has expired.
+    pub keys_auto_prune: bool,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub allow_insecure_http: bool,
+    pub tokens: TokenSettings,
+    pub session: SessionSettings,
+    pub logout: LogoutSettings,
+    pub argon2: Argon2Settings,
+    pub audit: AuditSettings,
+    pub signup: SignupSettings,
+    pub accounts: AccountSettings,
+    pub mail: MailSettings,
+    pub sms: SmsSettings,
+    pub rate_limit: RateLimitSettings,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    pub authorization_code_ttl: i64,
+    pub access_token_ttl: i64,
+    pub id_token_ttl: i64,
+    pub access_token_alg: SigningAlgorithm,
+    pub id_token_alg: SigningAlgorithm,
+    /// A refresh token unused this long dies (per-client override: `refresh_token_idle_ttl`).
+    pub refresh_token_idle_ttl: i64,
+    /// A refresh-token family dies this long after its grant, however often it was rotated.
+    pub refresh_token_absolute_ttl: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    pub ttl: i64,
+    pub login_request_ttl: i64,
+}
+
+/// Back-Channel Logout delivery (OIDC Back-Channel Logout 1.0).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutSettings {
+    /// Seconds one POST to a client's backchannel_logout_uri may take.
+    pub backchannel_timeout: i64,
+    /// Seconds before the first retry; doubled after each failure (capped at an hour).
+    pub backchannel_retry_base: i64,
+    /// Attempts before a delivery is given up.
+    pub backchannel_max_attempts: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub max_concurrent: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Days an audit entry is kept; housekeeping deletes older ones. 0 keeps them forever.
+    pub retention_days: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupSettings {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSettings {
+    pub require_verified_email: bool,
+    pub verification_link_ttl: i64,
+    pub verification_code_ttl: i64,
+    pub reset_link_ttl: i64,
+    pub invitation_ttl: i64,
+    pub code_max_attempts: i64,
+    pub resend_cooldown: i64,
+    pub deletion_grace_period: i64,
+    pub phone_code_ttl: i64,
+    pub login_code_ttl: i64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsTransport {
+    File,
+    Http,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsSettings {
+    pub transport: SmsTransport,
+    pub dir: PathBuf,
+    pub http_url: String,
+    pub http_method: String,
+    pub http_authorization: Secret,
+    pub http_content_type: String,
+    pub http_body_template: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    pub transport: MailTransport,
+    pub dir: PathBuf,
+    pub from: String,
+    pub smtp_url: Secret,
+    pub smtp_username: String,
+    pub smtp_password: Secret,
+    pub max_attempts: i64,
+    pub retry_base: i64,
+    pub poll_interval: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub ip_per_minute: u32,
+    pub ip_burst: u32,
+    pub account_per_hour: u32,
+    pub account_burst: u32,
+}
+
+impl Settings {
+    /// The issuer without a trailing slash: `iss` must match it byte for byte.
+    pub fn issuer(&self) -> &str {
+        self.issuer.trim_end_matches('/')
+    }
+
+    /// Whether cookies must carry `Secure` (and may use the `__Host-` prefix).
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}

@@ -1,0 +1,111 @@
+//! Unit tests of loading and validation.
+
+use std::path::Path;
+
+use super::*;
+
+fn load(env: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Settings::load_from(None, Path::new("/nonexistent"), &env)
+}
+
+#[test]
+fn defaults_are_valid() {
+    let s = load(&[]).unwrap().settings;
+    assert_eq!(s.issuer(), "http://127.0.0.1:8080");
+    assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.database_url.expose(), "sqlite://data/portcullis.db");
+    assert_eq!(s.tokens.authorization_code_ttl, 60);
+    assert_eq!(format!("{:?}", s.database_url), "[redacted]");
+}
+
+#[test]
+fn env_overrides_nested_and_warns_on_unknown() {
+    let l = load(&[
+        ("PORTCULLIS_TOKENS__ACCESS_TOKEN_TTL", "300"),
+        ("PORTCULLIS_NOPE", "1"),
+        ("OTHER", "x"),
+    ])
+    .unwrap();
+    assert_eq!(l.settings.tokens.access_token_ttl, 300);
+    assert_eq!(l.warnings.len(), 1);
+    assert!(l.warnings[0].contains("PORTCULLIS_NOPE"));
+}
+
+#[test]
+fn secret_from_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("db");
+    std::fs::write(&f, "postgres://u:p@127.0.0.1/x\n").unwrap();
+    let s = load(&[("PORTCULLIS_DATABASE_URL_FILE", f.to_str().unwrap())])
+        .unwrap()
+        .settings;
+    assert_eq!(s.database_url.expose(), "postgres://u:p@127.0.0.1/x");
+}
+
+#[test]
+fn nested_secrets_from_files_and_account_keys_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("smtp");
+    std::fs::write(&f, "s3cret\n").unwrap();
+    let s = load(&[
+        ("PORTCULLIS_MAIL__SMTP_PASSWORD_FILE", f.to_str().unwrap()),
+        (
+            "PORTCULLIS_SMS__HTTP_AUTHORIZATION_FILE",
+            f.to_str().unwrap(),
+        ),
+    ])
+    .unwrap()
+    .settings;
+    assert_eq!(s.mail.smtp_password.expose(), "s3cret");
+    assert_eq!(s.sms.http_authorization.expose(), "s3cret");
+    assert!(s.signup.enabled && s.accounts.require_verified_email);
+    assert_eq!(s.accounts.reset_link_ttl, 1800);
+    let e = load(&[("PORTCULLIS_MAIL__FROM", "not an address")]).unwrap_err();
+    assert_eq!(e.key, "mail.from");
+    let e = load(&[
+        ("PORTCULLIS_MAIL__TRANSPORT", "smtp"),
+        ("PORTCULLIS_MAIL__SMTP_URL", "http://x"),
+    ])
+    .unwrap_err();
+    assert_eq!(e.key, "mail.smtp_url");
+    let e = load(&[
+        ("PORTCULLIS_SMS__TRANSPORT", "http"),
+        ("PORTCULLIS_SMS__HTTP_METHOD", "DELETE"),
+    ])
+    .unwrap_err();
+    assert_eq!(e.key, "sms.http_method");
+    let e = load(&[("PORTCULLIS_ACCOUNTS__CODE_MAX_ATTEMPTS", "0")]).unwrap_err();
+    assert_eq!(e.key, "accounts.code_max_attempts");
+    let e = load(&[("PORTCULLIS_RATE_LIMIT__IP_BURST", "0")]).unwrap_err();
+    assert_eq!(e.key, "rate_limit.ip_burst");
+}
+
+#[test]
+fn errors_name_the_key_and_fix() {
+    let e = load(&[("PORTCULLIS_BIND", "nonsense")]).unwrap_err();
+    assert_eq!(e.key, "bind");
+    assert!(e.to_string().contains("fix:"), "{e}");
+    let e = load(&[("PORTCULLIS_ISSUER", "http://id.example.com")]).unwrap_err();
+    assert_eq!(e.key, "issuer");
+    let e = load(&[("PORTCULLIS_TOKENS__AUTHORIZATION_CODE_TTL", "0")]).unwrap_err();
+    assert_eq!(e.key, "tokens.authorization_code_ttl");
+    let e = load(&[("PORTCULLIS_DATABASE_URL", "mysql://x")]).unwrap_err();
+    assert_eq!(e.key, "database_url");
+    let e = load(&[
+        ("PORTCULLIS_TOKENS__REFRESH_TOKEN_IDLE_TTL", "7200"),
+        ("PORTCULLIS_TOKENS__REFRESH_TOKEN_ABSOLUTE_TTL", "3600"),
+    ])
+    .unwrap_err();
+    assert_eq!(e.key, "tokens.refresh_token_idle_ttl");
+    let e = load(&[("PORTCULLIS_TOKENS__REFRESH_TOKEN_ABSOLUTE_TTL", "10")]).unwrap_err();
+    assert_eq!(e.key, "tokens.refresh_token_absolute_ttl");
+    let e = load(&[("PORTCULLIS_KEYS_AUTO_PRUNE", "sometimes")]).unwrap_err();
+    assert_eq!(e.key, "keys_auto_prune");
+    let e = load(&[("PORTCULLIS_TOKENS__ID_TOKEN_ALG", "none")]).unwrap_err();
+    assert_eq!(e.key, "tokens.id_token_alg");
+    assert!(!e.to_string().contains('\n'));
+}

@@ -1,0 +1,183 @@
+//! Key files: `<alg>-<unix seconds>.pem` (PKCS#8 PEM, mode 0600) in `keys_dir`, generated,
+//! listed and loaded into signers and verifiers, each identified by its RFC 7638 thumbprint.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
+use josekit::jwk::alg::ed::{EdCurve, EdKeyPair};
+use josekit::jwk::alg::rsa::RsaKeyPair;
+use josekit::jwk::{Jwk, KeyPair};
+use josekit::jws::{ES256, EdDSA, JwsSigner, JwsVerifier, RS256};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::error::KeyError;
+use crate::domain::SigningAlgorithm;
+
+const RSA_BITS: u32 = 2048;
+
+/// A key loaded from its file: what signs, what verifies, and what is published.
+pub(super) struct LoadedKey {
+    pub(super) alg: SigningAlgorithm,
+    pub(super) created: i64,
+    pub(super) kid: String,
+    pub(super) path: PathBuf,
+    pub(super) signer: Box<dyn JwsSigner>,
+    pub(super) verifier: Box<dyn JwsVerifier>,
+    pub(super) public_jwk: Jwk,
+}
+
+/// The `*.pem` files of `dir`, sorted.
+pub(super) fn key_files(dir: &Path) -> Result<Vec<PathBuf>, KeyError> {
+    let io = |source| KeyError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.extension().is_some_and(|e| e == "pem") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn file_prefix(alg: SigningAlgorithm) -> &'static str {
+    match alg {
+        SigningAlgorithm::RS256 => "rs256",
+        SigningAlgorithm::ES256 => "es256",
+        SigningAlgorithm::EdDSA => "eddsa",
+    }
+}
+
+pub(super) fn generate_key_file(dir: &Path, alg: SigningAlgorithm) -> Result<PathBuf, KeyError> {
+    let pem = match alg {
+        SigningAlgorithm::RS256 => RsaKeyPair::generate(RSA_BITS).map(|k| k.to_pem_private_key()),
+        SigningAlgorithm::ES256 => {
+            EcKeyPair::generate(EcCurve::P256).map(|k| k.to_pem_private_key())
+        }
+        SigningAlgorithm::EdDSA => {
+            EdKeyPair::generate(EdCurve::Ed25519).map(|k| k.to_pem_private_key())
+        }
+    }
+    .map_err(|e| KeyError::Invalid {
+        path: dir.to_owned(),
+        reason: format!("cannot generate {alg} key: {e}"),
+    })?;
+    // Never overwrite: a clash (two rotations in one second) takes the next free second.
+    let mut created = crate::now();
+    loop {
+        let path = dir.join(format!("{}-{created}.pem", file_prefix(alg)));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                f.write_all(&pem)
+                    .and_then(|()| f.sync_all())
+                    .map_err(|source| KeyError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => created += 1,
+            Err(source) => return Err(KeyError::Io { path, source }),
+        }
+    }
+}
+
+pub(super) fn load_key_file(path: &Path) -> Result<LoadedKey, KeyError> {
+    let invalid = |reason: String| KeyError::Invalid {
+        path: path.to_owned(),
+        reason,
+    };
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or_else(|| invalid("file name is not UTF-8".into()))?;
+    let (prefix, created) = name
+        .split_once('-')
+        .ok_or_else(|| invalid("name must be <alg>-<unix seconds>.pem".into()))?;
+    let created: i64 = created
+        .parse()
+        .map_err(|_| invalid("name must be <alg>-<unix seconds>.pem".into()))?;
+    let alg = SigningAlgorithm::ALL
+        .into_iter()
+        .find(|a| file_prefix(*a) == prefix)
+        .ok_or_else(|| invalid(format!("unknown algorithm prefix `{prefix}`")))?;
+    let pem = fs::read(path).map_err(|source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let err = |e: josekit::JoseError| invalid(e.to_string());
+    let mut public_jwk = match alg {
+        SigningAlgorithm::RS256 => {
+            let kp = RsaKeyPair::from_pem(&pem).map_err(err)?;
+            if kp.key_len() * 8 < RSA_BITS {
+                return Err(invalid(format!(
+                    "RSA key has {} bits; at least {RSA_BITS} are required",
+                    kp.key_len() * 8
+                )));
+            }
+            kp.to_jwk_public_key()
+        }
+        SigningAlgorithm::ES256 => EcKeyPair::from_pem(&pem, Some(EcCurve::P256))
+            .map_err(err)?
+            .to_jwk_public_key(),
+        SigningAlgorithm::EdDSA => EdKeyPair::from_pem(&pem).map_err(err)?.to_jwk_public_key(),
+    };
+    let kid = thumbprint(&public_jwk).ok_or_else(|| invalid("incomplete public key".into()))?;
+    public_jwk.set_key_id(kid.clone());
+    public_jwk.set_algorithm(alg.as_str());
+    public_jwk.set_key_use("sig");
+    let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match alg {
+        SigningAlgorithm::RS256 => (
+            Box::new(RS256.signer_from_pem(&pem).map_err(err)?),
+            Box::new(RS256.verifier_from_jwk(&public_jwk).map_err(err)?),
+        ),
+        SigningAlgorithm::ES256 => (
+            Box::new(ES256.signer_from_pem(&pem).map_err(err)?),
+            Box::new(ES256.verifier_from_jwk(&public_jwk).map_err(err)?),
+        ),
+        SigningAlgorithm::EdDSA => (
+            Box::new(EdDSA.signer_from_pem(&pem).map_err(err)?),
+            Box::new(EdDSA.verifier_from_jwk(&public_jwk).map_err(err)?),
+        ),
+    };
+    Ok(LoadedKey {
+        alg,
+        created,
+        kid,
+        path: path.to_owned(),
+        signer,
+        verifier,
+        public_jwk,
+    })
+}
+
+/// RFC 7638 JWK thumbprint (SHA-256, base64url): the required members in lexicographic order.
+pub(super) fn thumbprint(jwk: &Jwk) -> Option<String> {
+    let p = |name: &str| jwk.parameter(name).and_then(Value::as_str);
+    let canonical = match jwk.key_type() {
+        "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, p("e")?, p("n")?),
+        "EC" => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            p("crv")?,
+            p("x")?,
+            p("y")?
+        ),
+        "OKP" => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, p("crv")?, p("x")?),
+        _ => return None,
+    };
+    Some(URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())))
+}

@@ -1,0 +1,144 @@
+//! Unit tests of the key set.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::jwk::Jwk;
+use serde_json::{Map, Value};
+
+use super::files::thumbprint;
+use super::*;
+
+#[test]
+fn rfc7638_example_thumbprint() {
+    // The example key of RFC 7638 §3.1 and its published thumbprint.
+    let jwk = Jwk::from_bytes(
+        br#"{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB","alg":"RS256","kid":"2011-04-29"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        thumbprint(&jwk).unwrap(),
+        "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+    );
+}
+
+#[test]
+fn generates_reuses_signs_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = KeySet::load_or_generate(dir.path()).unwrap();
+    let b = KeySet::load_or_generate(dir.path()).unwrap();
+    for alg in SigningAlgorithm::ALL {
+        assert_eq!(
+            a.active_kid(alg),
+            b.active_kid(alg),
+            "keys reused across restarts"
+        );
+    }
+    for entry in fs::read_dir(dir.path()).unwrap() {
+        let mode = entry.unwrap().metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let jwks: Value = serde_json::from_slice(&a.jwks_json()).unwrap();
+    let text = jwks.to_string();
+    for private in ["\"d\"", "\"p\"", "\"q\"", "\"dp\""] {
+        assert!(!text.contains(private), "JWKS leaks {private}");
+    }
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 3);
+    for alg in SigningAlgorithm::ALL {
+        let mut claims = Map::new();
+        claims.insert("sub".into(), "u1".into());
+        let token = a.sign(alg, "JWT", claims).unwrap();
+        let (claims, typ) = b.verify(&token).unwrap();
+        assert_eq!(claims["sub"], "u1");
+        assert_eq!(typ.as_deref(), Some("JWT"));
+        // Tampered payload fails.
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let forged = URL_SAFE_NO_PAD.encode(br#"{"sub":"admin"}"#);
+        parts[1] = &forged;
+        assert!(b.verify(&parts.join(".")).is_err());
+    }
+    // alg=none with a known kid is refused.
+    let kid = a.active_kid(SigningAlgorithm::RS256).unwrap();
+    let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","kid":"{kid}"}}"#));
+    let body = URL_SAFE_NO_PAD.encode(br#"{"sub":"u1"}"#);
+    assert!(a.verify(&format!("{header}.{body}.")).is_err());
+}
+
+#[test]
+fn rotate_reload_list_and_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = KeySet::load_or_generate(dir.path()).unwrap();
+    let old = set.active_kid(SigningAlgorithm::ES256).unwrap();
+    let mut claims = Map::new();
+    claims.insert("sub".into(), "u1".into());
+    let before = set
+        .sign(SigningAlgorithm::ES256, "JWT", claims.clone())
+        .unwrap();
+    assert!(!set.reload().unwrap(), "nothing changed");
+
+    let new = KeySet::rotate(dir.path(), SigningAlgorithm::ES256).unwrap();
+    assert_ne!(new, old);
+    assert_eq!(
+        set.active_kid(SigningAlgorithm::ES256).unwrap(),
+        old,
+        "not before reload"
+    );
+    assert!(set.reload().unwrap());
+    assert_eq!(set.active_kid(SigningAlgorithm::ES256).unwrap(), new);
+    assert!(set.verify(&before).is_ok(), "old tokens still verify");
+    let jwks: Value = serde_json::from_slice(&set.jwks_json()).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 4);
+
+    let list = KeySet::list(dir.path()).unwrap();
+    let old_info = list.iter().find(|k| k.kid == old).unwrap();
+    let new_info = list.iter().find(|k| k.kid == new).unwrap();
+    assert_eq!(old_info.retired, Some(new_info.created));
+    assert_eq!(new_info.retired, None);
+    assert!(list.iter().filter(|k| k.retired.is_none()).count() == 3);
+
+    // Not yet: the old key's tokens may still be alive.
+    let retired = new_info.created;
+    assert!(
+        KeySet::prune(dir.path(), 600, retired + 600)
+            .unwrap()
+            .is_empty()
+    );
+    // Once every token it signed has expired, it goes; active keys never do.
+    let removed = KeySet::prune(dir.path(), 600, retired + 601).unwrap();
+    assert_eq!(removed.len(), 1);
+    assert_eq!(removed[0].kid, old);
+    assert!(
+        KeySet::prune(dir.path(), 0, i64::MAX / 2)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(set.reload().unwrap());
+    assert!(set.verify(&before).is_err());
+    assert_eq!(set.active_kid(SigningAlgorithm::ES256).unwrap(), new);
+}
+
+#[test]
+fn reload_never_generates() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = KeySet::load_or_generate(dir.path()).unwrap();
+    let kid = set.active_kid(SigningAlgorithm::RS256).unwrap();
+    for f in fs::read_dir(dir.path()).unwrap() {
+        let p = f.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("rs256")
+        {
+            fs::remove_file(p).unwrap();
+        }
+    }
+    assert!(set.reload().is_err());
+    assert_eq!(
+        set.active_kid(SigningAlgorithm::RS256).unwrap(),
+        kid,
+        "kept"
+    );
+}

@@ -1,0 +1,146 @@
+//! The types of the authorization endpoint: the validated request, how its answer travels, and
+//! the decisions about it. Imports no other part of `authorize`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::domain::Scope;
+use crate::oauth::error::OAuthError;
+use crate::store::StoreError;
+
+/// A validated authorization request; stored while the person signs in.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: Scope,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt_login: bool,
+    pub prompt_none: bool,
+    /// `prompt=consent`: ask again even when consent was remembered.
+    #[serde(default)]
+    pub prompt_consent: bool,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// `sub` of a valid `id_token_hint`: the person the client expects to be signed in.
+    #[serde(default)]
+    pub hint_sub: Option<String>,
+    #[serde(default)]
+    pub response_mode: ResponseMode,
+    /// Set when the request waits on the consent page: the session (`sid`) that must answer it.
+    #[serde(default)]
+    pub consent_sid: Option<String>,
+}
+
+/// How the authorization response travels back (OAuth 2.0 Multiple Response Types §2.1,
+/// OAuth 2.0 Form Post Response Mode).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    /// Parameters in the redirect URI's query (the default for `code`).
+    #[default]
+    Query,
+    /// An auto-submitting HTML form POSTs the parameters to the redirect URI.
+    FormPost,
+}
+
+/// An authorization response (success or error) for the client's redirect URI: the web layer
+/// turns it into a 303 redirect or a self-posting form. It may carry a live authorization code,
+/// so `Debug` shows the parameter names only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Callback {
+    pub redirect_uri: String,
+    pub params: Vec<(String, String)>,
+    pub mode: ResponseMode,
+}
+
+impl Callback {
+    /// The redirect URI with the parameters appended to its query (response_mode=query).
+    pub fn to_url(&self) -> Url {
+        let mut url = parse_registered(&self.redirect_uri);
+        if !self.params.is_empty() {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in &self.params {
+                q.append_pair(k, v);
+            }
+        }
+        url
+    }
+}
+
+impl fmt::Debug for Callback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.params.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("Callback")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("params", &names)
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+/// Why a request was refused, and how the answer must travel.
+#[derive(Debug)]
+pub enum Rejection {
+    /// The client or redirect URI cannot be trusted: show this message on a page, never redirect.
+    Page(String),
+    /// Answer the client at its validated redirect URI, carrying the error.
+    Redirect(Callback),
+    /// Storage or signing failed; logged already.
+    Internal,
+}
+
+impl From<StoreError> for Rejection {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage failure in authorization endpoint");
+        Rejection::Internal
+    }
+}
+
+/// What to do with a valid request given the current sign-in session.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The session satisfies the request: issue a code now.
+    Issue,
+    /// The person is signed in, but must first answer the consent page.
+    Consent,
+    /// The person must sign in (again).
+    Login,
+    /// Answer the client with this error (e.g. `login_required` for `prompt=none`).
+    Fail(OAuthError),
+}
+
+/// Registered redirect URIs were parsed as absolute URLs at registration.
+fn parse_registered(uri: &str) -> Url {
+    Url::parse(uri).unwrap_or_else(|_| {
+        tracing::error!("registered redirect URI failed to parse");
+        Url::parse("about:blank").unwrap_or_else(|_| unreachable!("constant URL parses"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_debug_prints_no_code() {
+        let callback = Callback {
+            redirect_uri: "https://rp.example/cb".into(),
+            params: vec![
+                ("code".into(), "live-code-value".into()),
+                ("state".into(), "s".into()),
+            ],
+            mode: ResponseMode::Query,
+        };
+        let shown = format!("{callback:?}");
+        assert!(!shown.contains("live-code-value"), "{shown}");
+        assert!(
+            shown.contains("code") && shown.contains("rp.example"),
+            "{shown}"
+        );
+    }
+}
