@@ -17,7 +17,6 @@ pub mod oauth;
 pub mod oidc;
 pub mod sms;
 pub mod startup;
-pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod web;

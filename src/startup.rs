@@ -11,9 +11,9 @@ use tokio::net::TcpListener;
 use crate::config::Settings;
 use crate::crypto::{KeySet, PasswordHasher, load_or_create_key};
 use crate::oauth::Provider;
-use crate::state::{AppState, CookieNames};
 use crate::store::{self, Store};
 use crate::web;
+use crate::web::state::{AppState, CookieNames};
 
 /// How often expired codes, sessions and deny-list entries are deleted.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(300);

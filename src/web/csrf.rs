@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::crypto::random_secret;
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 type HmacSha256 = Hmac<Sha256>;
 

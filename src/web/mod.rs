@@ -7,6 +7,7 @@ pub mod oauth;
 pub mod pages;
 pub mod render;
 pub mod session;
+pub mod state;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -17,7 +18,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 /// Form and JSON bodies are small; anything larger is refused before parsing.
 const MAX_BODY: usize = 64 * 1024;

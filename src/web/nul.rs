@@ -14,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::oauth::OAuthError;
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 const MESSAGE: &str = "the request contains a NUL character, which is never valid here";
 

@@ -4,8 +4,8 @@
 use axum_extra::extract::cookie::CookieJar;
 
 use crate::domain::User;
-use crate::state::AppState;
 use crate::store::{Session, StoreError};
+use crate::web::state::AppState;
 
 /// The live session and its active user named by this browser's cookie, if any.
 pub async fn current(

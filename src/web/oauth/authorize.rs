@@ -14,8 +14,8 @@ use crate::oauth::authorize::{
     self, AuthorizationRequest, Callback, Decision, Rejection, ResponseMode,
 };
 use crate::oidc::hints;
-use crate::state::AppState;
 use crate::store::Session;
+use crate::web::state::AppState;
 use crate::web::{pages, session};
 
 pub async fn get(

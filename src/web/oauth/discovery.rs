@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 const JSON: &str = "application/json";
 

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 pub async fn healthz() -> &'static str {
     "ok"

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::domain::ClientKind;
 use crate::oauth::OAuthError;
 use crate::oauth::introspection::{self, IntrospectionRequest};
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 pub async fn introspect(
     State(state): State<AppState>,

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::oauth::OAuthError;
 use crate::oauth::revocation::{self, RevocationRequest};
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &headers, &body).await {

@@ -11,7 +11,7 @@ use crate::oauth::OAuthError;
 use crate::oauth::client_auth::{self, Presented};
 use crate::oauth::form::FormParams;
 use crate::oauth::token::{self, TokenRequest, TokenResponse};
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &headers, &body).await {

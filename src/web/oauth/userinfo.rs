@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::oauth::ErrorCode;
 use crate::oidc::userinfo;
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let token = headers

@@ -15,8 +15,8 @@ use super::login::session_cookie;
 use super::{PageError, PageResult, SignedIn, Who, field_view};
 use crate::accounts::profile::{self, PhoneOutcome, ProfileInput};
 use crate::accounts::{AccountError, AccountResult, FieldErrors, security, sessions};
-use crate::state::AppState;
 use crate::web::csrf;
+use crate::web::state::AppState;
 
 /// The page's sections, each showing its own message.
 const SECTIONS: &[&str] = &["profile", "email", "password", "phone", "delete"];

@@ -14,8 +14,8 @@ use super::login::signed_in;
 use super::{PageError, PageResult, Who};
 use crate::accounts::AccountError;
 use crate::accounts::signin::{self, BAD_CODE, CODE_SENT};
-use crate::state::AppState;
 use crate::web::csrf;
+use crate::web::state::AppState;
 
 #[derive(Deserialize)]
 pub struct RequestForm {

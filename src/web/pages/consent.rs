@@ -16,8 +16,8 @@ use crate::audit::{Event, action};
 use crate::domain::scope_description;
 use crate::oauth::authorize::{self};
 use crate::oauth::{ErrorCode, OAuthError};
-use crate::state::AppState;
 use crate::web::oauth::authorize::{issue, respond};
+use crate::web::state::AppState;
 use crate::web::{csrf, session};
 
 #[derive(Deserialize)]

@@ -10,7 +10,7 @@ use axum_extra::extract::cookie::CookieJar;
 use super::verify::{LinkForm, LinkQuery, check_link_form, link_page};
 use super::{PageResult, Who};
 use crate::accounts::profile;
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 /// GET /account/email/confirm?token=…: a button that posts the token.
 pub async fn show_link(

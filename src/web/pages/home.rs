@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use tera::Context;
 
-use crate::state::AppState;
 use crate::web::session;
+use crate::web::state::AppState;
 
 pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Response {
     match session::current(&state, &jar, state.now()).await {

@@ -13,9 +13,9 @@ use super::{FORM_EXPIRED, PageError, PageResult, Who};
 use crate::accounts::signin::{self, Authenticated, SignIn};
 use crate::accounts::{Caller, sessions};
 use crate::oauth::authorize::{self, AuthorizationRequest};
-use crate::state::AppState;
 use crate::store::Session;
 use crate::web::csrf;
+use crate::web::state::AppState;
 
 #[derive(Deserialize)]
 pub struct LoginQuery {

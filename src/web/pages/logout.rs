@@ -18,10 +18,10 @@ use tera::Context;
 use crate::audit::{Event, Origin, action};
 use crate::crypto::hash_secret;
 use crate::oidc::logout::{self, LogoutRequest};
-use crate::state::AppState;
 use crate::store::Session;
 use crate::web::oauth::authorize::redirect;
 use crate::web::oauth::{form_pairs, is_form};
+use crate::web::state::AppState;
 use crate::web::{csrf, session};
 
 /// The confirmation form: only values already judged valid are carried.

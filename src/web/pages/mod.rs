@@ -23,8 +23,8 @@ use axum_extra::extract::cookie::CookieJar;
 
 use crate::accounts::{AccountError, Caller, FieldErrors, Refusal};
 use crate::domain::User;
-use crate::state::AppState;
 use crate::store::Session;
+use crate::web::state::AppState;
 
 const STYLESHEET: &str = include_str!("../../../templates/portcullis.css");
 const FORM_POST_SCRIPT: &str = include_str!("../../../templates/form_post.js");

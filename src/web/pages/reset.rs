@@ -13,8 +13,8 @@ use tera::Context;
 use super::{FORM_EXPIRED, PageResult, Who};
 use crate::accounts::AccountError;
 use crate::accounts::reset::{self, LINK_SENT, LinkKind, Outcome};
-use crate::state::AppState;
 use crate::web::csrf;
+use crate::web::state::AppState;
 
 #[derive(Deserialize)]
 pub struct ForgotQuery {

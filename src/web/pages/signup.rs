@@ -12,8 +12,8 @@ use tera::Context;
 use super::{FORM_EXPIRED, PageResult, Who, field_view};
 use crate::accounts::signup::{self, SIGNUP_CLOSED, SignUpInput};
 use crate::accounts::{AccountError, FieldErrors, VERIFICATION_SENT};
-use crate::state::AppState;
 use crate::web::csrf;
+use crate::web::state::AppState;
 
 const FIELDS: &[&str] = &["name", "email", "phone", "password", "password_confirm"];
 

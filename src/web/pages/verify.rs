@@ -12,8 +12,8 @@ use tera::Context;
 
 use super::{FORM_EXPIRED, PageError, PageResult, Who, login_path};
 use crate::accounts::{AccountError, VERIFICATION_SENT, signup};
-use crate::state::AppState;
 use crate::web::csrf;
+use crate::web::state::AppState;
 
 #[derive(Deserialize)]
 pub struct VerifyQuery {

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::{Admin, Page, Params, Problem};
 use crate::admin::{audit_log, page_limit};
-use crate::state::AppState;
 use crate::store::AuditQuery;
+use crate::web::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

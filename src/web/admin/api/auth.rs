@@ -15,7 +15,7 @@ use super::problem::Problem;
 use crate::admin::{ADMIN_ROLE, Actor};
 use crate::domain::ADMIN_SCOPE;
 use crate::oauth::access_token;
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 /// An authenticated administrator; handlers take it as an extractor.
 pub struct Admin(pub Actor);

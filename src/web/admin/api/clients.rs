@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{Admin, Body, Page, Params, Problem, decode_cursor, encode_cursor};
 use crate::admin::{clients, page_limit};
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{Admin, Problem};
 use crate::admin::dashboard;
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 #[utoipa::path(
     get,

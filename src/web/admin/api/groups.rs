@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{Admin, Body, Page, Params, Problem, decode_cursor, encode_cursor};
 use crate::admin::{groups, page_limit};
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::{Admin, Body, Page, Params, Problem, decode_cursor, encode_cursor};
 use crate::admin::{page_limit, users};
-use crate::state::AppState;
 use crate::store::UserFilter;
+use crate::web::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -11,8 +11,8 @@ use tera::Context;
 
 use super::{AdminPage, failure, render, when};
 use crate::admin::{AdminError, audit_log, clean, page_limit};
-use crate::state::AppState;
 use crate::store::AuditQuery;
+use crate::web::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Filters {

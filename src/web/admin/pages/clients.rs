@@ -13,8 +13,8 @@ use super::{AdminPage, failure, form_expired, render, value, when};
 use crate::admin::clients::{self, ClientInput, ClientOut};
 use crate::admin::{AdminError, clean, page_limit};
 use crate::domain::SUPPORTED_SCOPES;
-use crate::state::AppState;
 use crate::web::csrf;
+use crate::web::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {

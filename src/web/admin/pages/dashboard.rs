@@ -7,7 +7,7 @@ use tera::Context;
 
 use super::{AdminPage, failure, render, value};
 use crate::admin::dashboard;
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 pub async fn show(State(state): State<AppState>, page: AdminPage) -> Response {
     let data = match dashboard::load(&state.provider, crate::now()).await {

@@ -9,8 +9,8 @@ use tera::Context;
 
 use super::{AdminPage, failure, form_expired, render, value};
 use crate::admin::{AdminError, groups, page_limit};
-use crate::state::AppState;
 use crate::web::csrf;
+use crate::web::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct GroupForm {

@@ -26,7 +26,7 @@ use tera::Context;
 
 use crate::admin::{ADMIN_ROLE, Actor, AdminError};
 use crate::domain::User;
-use crate::state::AppState;
+use crate::web::state::AppState;
 use crate::web::{csrf, session};
 
 const ADMIN_CSS: &str = include_str!("../../../../templates/admin/admin.css");

@@ -10,9 +10,9 @@ use tera::Context;
 
 use super::{AdminPage, failure, form_expired, render, value, when, when_opt};
 use crate::admin::{AdminError, clean, groups, page_limit, users};
-use crate::state::AppState;
 use crate::store::UserFilter;
 use crate::web::csrf;
+use crate::web::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
