@@ -52,6 +52,7 @@ pub const CLAIMS_SUPPORTED: &[&str] = &[
     "exp",
     "iat",
     "auth_time",
+    "amr",
     "nonce",
     "at_hash",
     "sid",

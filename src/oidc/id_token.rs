@@ -47,6 +47,10 @@ pub fn mint(provider: &Provider, input: &IdTokenInput<'_>, now: i64) -> Result<S
     if let Some(sid) = &ctx.sid {
         claims.insert("sid".into(), sid.as_str().into());
     }
+    // OIDC Core §2 `amr` (values from RFC 8176): how the person proved who they are.
+    if !ctx.amr.is_empty() {
+        claims.insert("amr".into(), ctx.amr.clone().into());
+    }
     if let Some(at) = input.access_token {
         claims.insert("at_hash".into(), Value::from(token_hash(alg, at)));
     }

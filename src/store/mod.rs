@@ -111,6 +111,8 @@ pub struct AuthorizationCode {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub auth_time: i64,
+    /// How the person signed in: RFC 8176 `amr` values, space-separated (from the session).
+    pub amr: String,
     pub created_at: i64,
     pub expires_at: i64,
     /// Set when the code was redeemed, with the access token issued then (for revocation on replay).

@@ -308,8 +308,8 @@ macro_rules! impl_sql_store {
             ) -> $crate::store::StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO authorization_codes (code_hash, client_id, user_id, sid, redirect_uri, scope, \
-                     nonce, code_challenge, auth_time, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     nonce, code_challenge, auth_time, created_at, expires_at, amr) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(&c.code_hash)
                 .bind(&c.client_id)
@@ -322,6 +322,7 @@ macro_rules! impl_sql_store {
                 .bind(c.auth_time)
                 .bind(c.created_at)
                 .bind(c.expires_at)
+                .bind(&c.amr)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -333,7 +334,7 @@ macro_rules! impl_sql_store {
             ) -> $crate::store::StoreResult<Option<$crate::store::AuthorizationCode>> {
                 let row: Option<$crate::store::sql::CodeRow> = sqlx::query_as(
                     "SELECT code_hash, client_id, user_id, sid, redirect_uri, scope, nonce, code_challenge, \
-                     auth_time, created_at, expires_at, used_at, access_jti, access_exp \
+                     auth_time, created_at, expires_at, used_at, access_jti, access_exp, amr \
                      FROM authorization_codes WHERE code_hash = $1",
                 )
                 .bind(code_hash)

@@ -32,6 +32,8 @@ pub struct RefreshToken {
     /// The access token issued together with this refresh token.
     pub access_jti: Option<String>,
     pub access_exp: Option<i64>,
+    /// How the person signed in: RFC 8176 `amr` values, space-separated (from the code).
+    pub amr: String,
 }
 
 impl RefreshToken {
@@ -65,15 +67,15 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn purge_refresh_tokens(&self, now: i64) -> StoreResult<u64>;
 }
 
-pub(crate) const REFRESH_COLUMNS: &str = "token_hash, family_id, client_id, user_id, sid, scope, auth_time, created_at, expires_at, family_expires_at, used_at, revoked_at, access_jti, access_exp";
+pub(crate) const REFRESH_COLUMNS: &str = "token_hash, family_id, client_id, user_id, sid, scope, auth_time, created_at, expires_at, family_expires_at, used_at, revoked_at, access_jti, access_exp, amr";
 
 /// The INSERT of one refresh token, bound and ready to execute on a pool or a transaction.
 macro_rules! insert_refresh {
     ($t:expr) => {
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, sid, scope, \
-             auth_time, created_at, expires_at, family_expires_at, used_at, revoked_at, access_jti, access_exp) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             auth_time, created_at, expires_at, family_expires_at, used_at, revoked_at, access_jti, access_exp, amr) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&$t.token_hash)
         .bind(&$t.family_id)
@@ -89,6 +91,7 @@ macro_rules! insert_refresh {
         .bind($t.revoked_at)
         .bind(&$t.access_jti)
         .bind($t.access_exp)
+        .bind(&$t.amr)
     };
 }
 
@@ -235,6 +238,7 @@ mod tests {
             revoked_at: None,
             access_jti: None,
             access_exp: None,
+            amr: String::new(),
         };
         assert!(t.is_live(99));
         assert!(!t.is_live(100));

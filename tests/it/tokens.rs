@@ -771,7 +771,7 @@ backend_tests! {
                 client_id: client.id.clone(), user_id: user.id.clone(), sid: Some(sid.into()),
                 scope: "openid offline_access".into(), auth_time: now, created_at: now,
                 expires_at: now + 3600, family_expires_at: now + 7200, used_at: None,
-                revoked_at: None, access_jti: None, access_exp: None,
+                revoked_at: None, access_jti: None, access_exp: None, amr: String::new(),
             }).await.unwrap();
             tokens.push(token);
         }
@@ -802,7 +802,7 @@ backend_tests! {
             client_id: client.id.clone(), user_id: user.id.clone(), sid: Some("sid-gone".into()),
             scope: "openid offline_access".into(), auth_time: now, created_at: now,
             expires_at: now + 3600, family_expires_at: now + 7200, used_at: None,
-            revoked_at: None, access_jti: None, access_exp: None,
+            revoked_at: None, access_jti: None, access_exp: None, amr: String::new(),
         }).await.unwrap();
         assert_eq!(refresh(&app, &client, &token).await.status(), 200);
     }

@@ -72,6 +72,7 @@ pub async fn issue_code(
             nonce: req.nonce.clone(),
             code_challenge: req.code_challenge.clone(),
             auth_time: session.auth_time,
+            amr: session.amr.join(" "),
             created_at: now,
             expires_at: now + provider.settings.tokens.authorization_code_ttl,
             used_at: None,

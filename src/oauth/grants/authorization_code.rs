@@ -2,7 +2,8 @@
 //! revocation (RFC 6749 §4.1.2).
 
 use super::common::{
-    FamilyStart, GrantOutcome, IdTokenContext, access_token_ttl, issue_first_refresh_token,
+    FamilyStart, GrantOutcome, IdTokenContext, access_token_ttl, amr_list,
+    issue_first_refresh_token,
 };
 use super::request::CodeRequest;
 use crate::domain::{Client, GrantType, Scope};
@@ -119,6 +120,7 @@ pub async fn grant(
                         sid: stored.sid.as_deref(),
                         scope: &stored.scope,
                         auth_time: stored.auth_time,
+                        amr: &stored.amr,
                         access_jti: &jti,
                         access_exp: access.claims.exp,
                     },
@@ -137,6 +139,7 @@ pub async fn grant(
         nonce: stored.nonce,
         auth_time: stored.auth_time,
         sid: stored.sid,
+        amr: amr_list(&stored.amr),
     });
     Ok(GrantOutcome {
         access_token: access.token,

@@ -34,6 +34,13 @@ pub struct IdTokenContext {
     pub auth_time: i64,
     /// The sign-in session (Back-Channel Logout 1.0 §2.1 `sid`).
     pub sid: Option<String>,
+    /// How the person signed in (RFC 8176 `amr` values; empty when unknown).
+    pub amr: Vec<String>,
+}
+
+/// `amr` values as stored on codes and refresh tokens (space-separated).
+pub fn amr_list(stored: &str) -> Vec<String> {
+    stored.split_whitespace().map(str::to_owned).collect()
 }
 
 impl fmt::Debug for GrantOutcome {
@@ -90,6 +97,7 @@ pub struct FamilyStart<'a> {
     pub sid: Option<&'a str>,
     pub scope: &'a str,
     pub auth_time: i64,
+    pub amr: &'a str,
     pub access_jti: &'a str,
     pub access_exp: i64,
 }
@@ -115,6 +123,7 @@ pub async fn issue_first_refresh_token(
             sid: start.sid.map(str::to_owned),
             scope: start.scope.to_owned(),
             auth_time: start.auth_time,
+            amr: start.amr.to_owned(),
             created_at: now,
             expires_at: (now + idle).min(family_expires_at),
             family_expires_at,

@@ -9,7 +9,7 @@
 //! attacker replaying a stolen token, so it triggers the same revocation: a well-behaved client
 //! never sends one refresh token twice.
 
-use super::common::{GrantOutcome, IdTokenContext, access_token_ttl, refresh_lifetimes};
+use super::common::{GrantOutcome, IdTokenContext, access_token_ttl, amr_list, refresh_lifetimes};
 use super::request::RefreshRequest;
 use crate::audit::{self, Event, action};
 use crate::crypto::{hash_secret, random_secret};
@@ -102,6 +102,7 @@ pub async fn grant(
                 sid: stored.sid.clone(),
                 scope: stored.scope.clone(),
                 auth_time: stored.auth_time,
+                amr: stored.amr.clone(),
                 created_at: now,
                 expires_at: (now + idle).min(stored.family_expires_at),
                 family_expires_at: stored.family_expires_at,
@@ -142,6 +143,7 @@ pub async fn grant(
         nonce: None,
         auth_time: stored.auth_time,
         sid: stored.sid,
+        amr: amr_list(&stored.amr),
     });
     Ok(GrantOutcome {
         access_token: access.token,
