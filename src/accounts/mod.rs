@@ -162,6 +162,38 @@ impl Accounts {
         Ok(())
     }
 
+    /// Check a typed `code` against `user_id`'s newest live code of `purpose`, counting a wrong
+    /// guess against it (a code dies after `accounts.code_max_attempts`). The used code, or why
+    /// not for the audit trail: `wrong_code` or `no_live_code`. The one way every typed code is
+    /// checked.
+    pub(crate) async fn check_code(
+        &self,
+        user_id: &str,
+        purpose: crate::store::CodePurpose,
+        code: &str,
+        now: i64,
+    ) -> AccountResult<Result<crate::store::AccountCode, &'static str>> {
+        use crate::store::{CodeCheck, NewAccountCode};
+        if !NewAccountCode::is_code_shaped(code) {
+            return Ok(Err("wrong_code"));
+        }
+        let check = self
+            .store()
+            .check_code(
+                user_id,
+                purpose,
+                &NewAccountCode::code_hash(user_id, code),
+                self.settings().accounts.code_max_attempts,
+                now,
+            )
+            .await?;
+        Ok(match check {
+            CodeCheck::Accepted(c) => Ok(c),
+            CodeCheck::Wrong => Err("wrong_code"),
+            CodeCheck::NoLiveCode => Err("no_live_code"),
+        })
+    }
+
     /// Whether a code of `purpose` went to `user` less than the resend cool-down ago.
     pub(crate) async fn in_cooldown(
         &self,

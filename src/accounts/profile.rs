@@ -10,7 +10,7 @@ use super::{
 use crate::audit::{Event, action};
 use crate::domain::{Email, Phone, User};
 use crate::email::Recipient;
-use crate::store::{CodeCheck, CodePurpose, NewAccountCode, ProfileUpdate, StoreError};
+use crate::store::{CodePurpose, ProfileUpdate, StoreError};
 
 const MAX_FIELD_CHARS: usize = 200;
 pub const WRONG_PASSWORD: &str = "The current password is incorrect.";
@@ -245,21 +245,11 @@ pub async fn verify_phone(
     acc.limit(Bucket::Verify, caller, Some(&phone)).await?;
     let origin = caller.origin();
     let store = acc.store();
-    let check = if NewAccountCode::is_code_shaped(code) {
-        store
-            .check_code(
-                &user.id,
-                CodePurpose::PhoneVerify,
-                &NewAccountCode::code_hash(&user.id, code),
-                acc.settings().accounts.code_max_attempts,
-                now,
-            )
-            .await?
-    } else {
-        CodeCheck::Wrong
-    };
+    let check = acc
+        .check_code(&user.id, CodePurpose::PhoneVerify, code, now)
+        .await?;
     let accepted = match check {
-        CodeCheck::Accepted(c) if c.target == phone => c,
+        Ok(c) if c.target == phone => c,
         _ => {
             acc.audit(
                 Event::new(action::PHONE_VERIFY)

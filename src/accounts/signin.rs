@@ -14,7 +14,7 @@ use crate::audit::{Event, action};
 use crate::domain::{Email, Password, Phone, User};
 use crate::email::Recipient;
 use crate::email::compose::CodeChannel;
-use crate::store::{CodeCheck, CodePurpose, NewAccountCode};
+use crate::store::{CodePurpose, NewAccountCode};
 
 pub const BAD_CREDENTIALS: &str = "The e-mail address or password is incorrect.";
 pub const CODE_SENT: &str =
@@ -340,23 +340,12 @@ pub async fn verify_code(
         return Err(wrong());
     };
     let store = acc.store();
-    let check = store
-        .check_code(
-            &user.id,
-            CodePurpose::LoginCode,
-            &NewAccountCode::code_hash(&user.id, code),
-            acc.settings().accounts.code_max_attempts,
-            now,
-        )
-        .await?;
-    let accepted = match check {
-        CodeCheck::Accepted(c) => c,
-        other => {
-            let reason = if other == CodeCheck::Wrong {
-                "wrong_code"
-            } else {
-                "no_live_code"
-            };
+    let accepted = match acc
+        .check_code(&user.id, CodePurpose::LoginCode, code, now)
+        .await?
+    {
+        Ok(c) => c,
+        Err(reason) => {
             acc.audit(
                 Event::new(action::LOGIN)
                     .target(&user.id)

@@ -15,7 +15,7 @@ use crate::audit::{Event, action};
 use crate::crypto::hash_secret;
 use crate::domain::{Email, NewUser, Password, Phone, User};
 use crate::email::Recipient;
-use crate::store::{AccountCode, CodeCheck, CodePurpose, NewAccountCode, StoreError};
+use crate::store::{AccountCode, CodePurpose, NewAccountCode, StoreError};
 
 const MAX_NAME_CHARS: usize = 200;
 pub const BAD_CODE: &str =
@@ -251,23 +251,12 @@ pub async fn verify_code(
         return Err(wrong());
     };
     let store = acc.store();
-    let check = store
-        .check_code(
-            &user.id,
-            CodePurpose::EmailVerifyCode,
-            &NewAccountCode::code_hash(&user.id, code),
-            acc.settings().accounts.code_max_attempts,
-            now,
-        )
-        .await?;
-    let accepted = match check {
-        CodeCheck::Accepted(c) => c,
-        other => {
-            let reason = if other == CodeCheck::Wrong {
-                "wrong_code"
-            } else {
-                "no_live_code"
-            };
+    let accepted = match acc
+        .check_code(&user.id, CodePurpose::EmailVerifyCode, code, now)
+        .await?
+    {
+        Ok(c) => c,
+        Err(reason) => {
             acc.audit(
                 Event::new(action::EMAIL_VERIFY)
                     .target(&user.id)
