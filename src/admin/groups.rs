@@ -45,7 +45,7 @@ pub async fn create(provider: &Provider, actor: &Actor, name: &str) -> AdminResu
     let name = parse_name(name)?;
     let group = provider
         .store
-        .create_group(&name, crate::now())
+        .create_group(&name, provider.clock.now())
         .await
         .map_err(duplicate)?;
     audit::record(
@@ -70,7 +70,7 @@ pub async fn rename(
     if before.name != name {
         if !provider
             .store
-            .rename_group(id, &name, crate::now())
+            .rename_group(id, &name, provider.clock.now())
             .await
             .map_err(duplicate)?
         {
@@ -137,7 +137,7 @@ pub async fn add_member(
         .ok_or(AdminError::NotFound("user"))?;
     if provider
         .store
-        .add_member(group_id, &user.id, crate::now())
+        .add_member(group_id, &user.id, provider.clock.now())
         .await?
     {
         audit::record(

@@ -80,7 +80,7 @@ pub async fn run(provider: Provider) {
 
 async fn deliver_due(provider: &Provider, http: &reqwest::Client) {
     let settings = &provider.settings.logout;
-    let now = crate::now();
+    let now = provider.clock.now();
     // A claim outlives one attempt; if this node dies mid-send, the delivery is due again.
     let lease = now + settings.backchannel_timeout * 2 + 5;
     let claimed = match provider.store.claim_deliveries(now, lease, BATCH).await {
@@ -117,7 +117,7 @@ async fn deliver(provider: &Provider, http: &reqwest::Client, delivery: Delivery
         let _ = store.finish_delivery(&delivery.id).await;
         return;
     };
-    let now = crate::now();
+    let now = provider.clock.now();
     let result = match logout_token(provider, &client, &delivery, now) {
         Ok(token) => http
             .post(&uri)

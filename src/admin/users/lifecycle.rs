@@ -22,7 +22,7 @@ pub async fn set_disabled(
             "the user is deleted; restore it first".into(),
         ));
     }
-    let now = crate::now();
+    let now = provider.clock.now();
     if disabled {
         if !provider.store.deactivate_user(id, false, now).await? {
             return Err(AdminError::LastAdmin);
@@ -52,7 +52,7 @@ pub async fn set_disabled(
 /// End every session (and refresh grant) of a user; returns how many sessions ended.
 pub async fn end_sessions(provider: &Provider, actor: &Actor, id: &str) -> AdminResult<usize> {
     load(provider, id).await?;
-    let ended = crate::oidc::logout::end_user_sessions(provider, id, crate::now()).await?;
+    let ended = crate::oidc::logout::end_user_sessions(provider, id, provider.clock.now()).await?;
     audit::record(
         provider.store.as_ref(),
         actor
@@ -70,7 +70,7 @@ pub async fn delete(provider: &Provider, actor: &Actor, id: &str) -> AdminResult
     if before.deleted_at.is_some() {
         return Ok(());
     }
-    let now = crate::now();
+    let now = provider.clock.now();
     if !provider.store.deactivate_user(id, true, now).await? {
         return Err(AdminError::LastAdmin);
     }
@@ -91,7 +91,7 @@ pub async fn restore(provider: &Provider, actor: &Actor, id: &str) -> AdminResul
     let Some(deleted_at) = before.deleted_at else {
         return Err(AdminError::Conflict("the user is not deleted".into()));
     };
-    let now = crate::now();
+    let now = provider.clock.now();
     let grace = provider.settings.accounts.deletion_grace_period;
     if now - deleted_at > grace {
         return Err(AdminError::Conflict(

@@ -221,7 +221,7 @@ pub async fn create(
         phone_number: None,
         locale: None,
     };
-    let user = match provider.store.create_user(&new, crate::now()).await {
+    let user = match provider.store.create_user(&new, provider.clock.now()).await {
         Ok(u) => u,
         Err(StoreError::Conflict) => {
             return Err(AdminError::Conflict(
@@ -320,7 +320,7 @@ pub async fn update(
     };
     match provider
         .store
-        .update_user_profile(id, &profile, crate::now())
+        .update_user_profile(id, &profile, provider.clock.now())
         .await
     {
         Ok(true) => {}

@@ -45,7 +45,7 @@ pub async fn post(
 
 async fn handle(state: &AppState, jar: &CookieJar, pairs: &[(String, String)]) -> Response {
     let provider = &state.provider;
-    let now = crate::now();
+    let now = state.now();
     let hint_subject =
         |hint: &str, client: &Client| hints::authorization_hint_subject(provider, hint, client);
     let (req, client) = match authorize::validate(provider, pairs, hint_subject).await {

@@ -40,5 +40,5 @@ async fn handle(
         return Err(OAuthError::invalid_client());
     }
     let request = IntrospectionRequest::parse(&form)?;
-    introspection::introspect(&state.provider, &client, &request.token, crate::now()).await
+    introspection::introspect(&state.provider, &client, &request.token, state.now()).await
 }

@@ -25,5 +25,5 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
 async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
     let (form, client) = super::token::authenticated_form(state, headers, body).await?;
     let request = RevocationRequest::parse(&form)?;
-    revocation::revoke(&state.provider, &client, &request.token, crate::now()).await
+    revocation::revoke(&state.provider, &client, &request.token, state.now()).await
 }

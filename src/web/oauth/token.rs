@@ -33,7 +33,7 @@ async fn handle(
 ) -> Result<TokenResponse, OAuthError> {
     let (form, client) = authenticated_form(state, headers, body).await?;
     let request = TokenRequest::parse(&form, &client)?;
-    let now = crate::now();
+    let now = state.now();
     let outcome = token::exchange(&state.provider, &client, request, now).await?;
     crate::oidc::token::respond(&state.provider, &client, outcome, now)
 }

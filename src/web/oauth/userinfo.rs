@@ -17,7 +17,7 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim())
         .filter(|t| !t.is_empty());
-    match userinfo::userinfo(&state.provider, token, crate::now()).await {
+    match userinfo::userinfo(&state.provider, token, state.now()).await {
         Ok(claims) => (super::no_store(), Json(claims)).into_response(),
         Err(e) if e.code == ErrorCode::ServerError => super::json_error(&e),
         Err(e) => {

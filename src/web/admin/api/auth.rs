@@ -34,7 +34,7 @@ impl FromRequestParts<AppState> for Admin {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Problem::unauthorized(false))?;
         let provider = &state.provider;
-        let claims = access_token::validate(provider, token, crate::now())
+        let claims = access_token::validate(provider, token, provider.clock.now())
             .await
             .map_err(|_| Problem::unauthorized(true))?;
         if !claims.scope.split(' ').any(|s| s == ADMIN_SCOPE) {

@@ -17,5 +17,5 @@ use crate::web::state::AppState;
     security(("bearer" = []))
 )]
 pub async fn show(State(state): State<AppState>, _: Admin) -> Result<Response, Problem> {
-    Ok(Json(dashboard::load(&state.provider, crate::now()).await?).into_response())
+    Ok(Json(dashboard::load(&state.provider, state.now()).await?).into_response())
 }

@@ -10,7 +10,7 @@ use crate::admin::dashboard;
 use crate::web::state::AppState;
 
 pub async fn show(State(state): State<AppState>, page: AdminPage) -> Response {
-    let data = match dashboard::load(&state.provider, crate::now()).await {
+    let data = match dashboard::load(&state.provider, state.now()).await {
         Ok(d) => d,
         Err(e) => return failure(&state, e),
     };

@@ -102,7 +102,7 @@ impl FromRequestParts<AppState> for AdminPage {
         let jar = CookieJar::from_headers(&parts.headers);
         // The admin routes are not nested, so this is the path the browser asked for.
         let uri = parts.uri.clone();
-        let found = session::current(state, &jar, crate::now())
+        let found = session::current(state, &jar, state.now())
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "admin page: session lookup failed");
