@@ -578,6 +578,41 @@ backend_tests! {
         assert_eq!(resp.status(), 400);
     }
 
+    async fn a_reset_link_submitted_twice_at_once_changes_the_password_once(app: TestApp) {
+        const OTHER_PASSWORD: &str = "another long passphrase entirely";
+        app.create_user("ida@example.com", PASSWORD).await;
+        let signed = browser();
+        assert_eq!(app.submit_login(&signed, "/login", "ida@example.com", PASSWORD).await.0, 303);
+        post_form(&app, &browser(), "/forgot-password", "/forgot-password", &[("email", "ida@example.com")]).await;
+        let mails = outbox(&app, "ida@example.com").await;
+        let link = link_in(&mails[0].body_text, "/reset-password");
+        let token = query_of(&link).remove("token").expect("token");
+        let path = format!("/reset-password?token={token}");
+        let (a, b) = (browser(), browser());
+        let form_a = [("token", token.as_str()), ("password", NEW_PASSWORD), ("password_confirm", NEW_PASSWORD)];
+        let form_b = [("token", token.as_str()), ("password", OTHER_PASSWORD), ("password_confirm", OTHER_PASSWORD)];
+        let (ra, rb) = tokio::join!(
+            post_form(&app, &a, &path, "/reset-password", &form_a),
+            post_form(&app, &b, &path, "/reset-password", &form_b),
+        );
+        let mut statuses = [ra.status().as_u16(), rb.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 400], "the link is used once");
+        // Exactly one of the two passwords is the account's now, and the old one is gone.
+        let mut works = Vec::new();
+        for pw in [NEW_PASSWORD, OTHER_PASSWORD, PASSWORD] {
+            let b = browser();
+            works.push(app.submit_login(&b, "/login", "ida@example.com", pw).await.0 == 303);
+        }
+        assert!(works[0] ^ works[1], "exactly one new password took: {works:?}");
+        assert!(!works[2], "the old password is gone");
+        // The session that was open ended with the change, and one notice went out.
+        assert!(!signed_in(&app, &signed).await);
+        let notices = outbox(&app, "ida@example.com").await.into_iter()
+            .filter(|m| m.subject == "Your password was changed").count();
+        assert_eq!(notices, 1);
+    }
+
     async fn password_reset_link_expires(app: TestApp) {
         app.create_user("fay@example.com", PASSWORD).await;
         let browser = browser();
