@@ -178,20 +178,19 @@ async fn end_one(
     Ok(ended)
 }
 
-/// End every live session of a user (logout everywhere, password reset, disable...) with
-/// Back-Channel Logout to each client those sessions signed into, then apply the rest of
-/// `CoreStore::end_user_sessions` (grants tied to the sessions). Returns the `sid`s ended.
+/// End every live session of a user (logout everywhere, disable, delete...) and revoke every
+/// grant, with Back-Channel Logout to each client those sessions signed into, in one
+/// transaction. Returns the `sid`s ended.
 pub async fn end_user_sessions(
     provider: &Provider,
     user_id: &str,
     now: i64,
 ) -> Result<Vec<String>, StoreError> {
     let new_id = || uuid::Uuid::new_v4().simple().to_string();
-    let mut sids = provider
+    let sids = provider
         .store
         .end_user_sessions_and_queue(user_id, now, &new_id)
         .await?;
     provider.logout_wake.notify_one();
-    sids.extend(provider.store.end_user_sessions(user_id, now).await?);
     Ok(sids)
 }

@@ -42,8 +42,9 @@ pub trait LogoutStore: Send + Sync + 'static {
         now: i64,
         deliveries: &[Delivery],
     ) -> StoreResult<bool>;
-    /// End every live session of `user_id` and, in the same transaction, queue a delivery for
-    /// each client with a `backchannel_logout_uri` that one of them signed into. `new_id` makes
+    /// Revoke every grant of `user_id` (refresh tokens, and the access tokens issued with them),
+    /// end every live session and, in the same transaction, queue a delivery for each client with
+    /// a `backchannel_logout_uri` that one of them signed into. `new_id` makes
     /// each delivery's id (the logout token's `jti`). Returns the `sid`s ended.
     async fn end_user_sessions_and_queue(
         &self,
@@ -155,41 +156,13 @@ macro_rules! impl_logout_store {
                 now: i64,
                 new_id: &(dyn Fn() -> String + Send + Sync),
             ) -> $crate::store::StoreResult<Vec<String>> {
+                // The same steps as a password change (`SessionStore::change_password`): every
+                // grant revoked, every session ended, a delivery queued per client.
                 let mut tx = self.begin_write().await?;
-                let targets: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT s.sid, c.id FROM sessions s \
-                     JOIN session_clients sc ON sc.sid = s.sid \
-                     JOIN clients c ON c.id = sc.client_id \
-                     WHERE s.user_id = $1 AND s.ended_at IS NULL \
-                     AND c.backchannel_logout_uri IS NOT NULL AND c.disabled_at IS NULL",
-                )
-                .bind(user_id)
-                .fetch_all(&mut *tx)
-                .await?;
-                let ended: Vec<(String,)> = sqlx::query_as(
-                    "UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL RETURNING sid",
-                )
-                .bind(now)
-                .bind(user_id)
-                .fetch_all(&mut *tx)
-                .await?;
-                for (sid, client_id) in targets {
-                    sqlx::query(
-                        "INSERT INTO backchannel_deliveries \
-                         (id, client_id, sid, sub, attempts, next_attempt_at, created_at) \
-                         VALUES ($1, $2, $3, $4, 0, $5, $5)",
-                    )
-                    .bind(new_id())
-                    .bind(&client_id)
-                    .bind(&sid)
-                    .bind(user_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                let sids = Self::end_all_sessions_in(&mut tx, user_id, now, Some(new_id)).await?;
                 tx.commit().await?;
                 self.deny.invalidate();
-                Ok(ended.into_iter().map(|r| r.0).collect())
+                Ok(sids)
             }
 
             async fn claim_deliveries(

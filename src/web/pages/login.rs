@@ -48,15 +48,16 @@ pub async fn client_name(state: &AppState, rid: &str, now: i64) -> Option<String
     crate::oauth::lookup::client_name(&state.provider, &req).await
 }
 
-async fn render(
+/// The login form; `client_name` names the application of the waiting request, if any.
+fn render(
     state: &AppState,
     jar: CookieJar,
     status: StatusCode,
     rid: &str,
     email: &str,
     error: Option<&str>,
+    client_name: Option<String>,
 ) -> Response {
-    let client_name = client_name(state, rid, state.now()).await;
     let (jar, token) = csrf::token(state, jar);
     let mut ctx = Context::new();
     ctx.insert("title", "Sign in");
@@ -94,7 +95,19 @@ pub async fn show(
     let error = (!q.rid.is_empty() && req.is_none()).then_some(
         "This sign-in request expired. You can still sign in here, then return to the application.",
     );
-    Ok(render(&state, jar, StatusCode::OK, &q.rid, &hint, error).await)
+    let name = match &req {
+        Some(req) => crate::oauth::lookup::client_name(&state.provider, req).await,
+        None => None,
+    };
+    Ok(render(
+        &state,
+        jar,
+        StatusCode::OK,
+        &q.rid,
+        &hint,
+        error,
+        name,
+    ))
 }
 
 pub async fn submit(
@@ -104,31 +117,23 @@ pub async fn submit(
     Form(form): Form<LoginForm>,
 ) -> PageResult {
     let now = state.now();
+    // The form again, with a message: for a stale form, or for wrong credentials.
+    let again = |jar, status, error: &str| {
+        let (state, rid, email, error) = (&state, &form.rid, &form.email, error.to_owned());
+        async move {
+            let name = client_name(state, rid, now).await;
+            render(state, jar, status, rid, email, Some(&error), name)
+        }
+    };
     if !csrf::verify(&state, &jar, &form.csrf) {
-        let page = render(
-            &state,
-            jar,
-            StatusCode::FORBIDDEN,
-            &form.rid,
-            &form.email,
-            Some(FORM_EXPIRED),
-        );
-        return Ok(page.await);
+        return Ok(again(jar, StatusCode::FORBIDDEN, FORM_EXPIRED).await);
     }
     let outcome =
         signin::password(&state.accounts, &caller, &form.email, &form.password, now).await;
     let outcome = match outcome {
         Err(crate::accounts::AccountError::Invalid(e)) => {
-            let msg = e.first().unwrap_or(signin::BAD_CREDENTIALS).to_owned();
-            return Ok(render(
-                &state,
-                jar,
-                StatusCode::OK,
-                &form.rid,
-                &form.email,
-                Some(&msg),
-            )
-            .await);
+            let msg = e.first().unwrap_or(signin::BAD_CREDENTIALS);
+            return Ok(again(jar, StatusCode::OK, msg).await);
         }
         other => other?,
     };
