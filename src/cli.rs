@@ -48,6 +48,17 @@ enum Command {
     /// Manage signing keys: rotate, prune, list.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Measure argon2id with the configured `[argon2]` parameters on this machine: the time of
+    /// one hash and hashes per second on all cores (to tune the parameters; benches/load.sh
+    /// reports sign-in cost beside it).
+    HashBench {
+        /// How long to measure.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -241,6 +252,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             clients::rotate_secret(settings, args).await
         }
         Command::Keys(command) => keys::run(settings, command).await,
+        Command::HashBench { seconds, json } => hash_bench(&settings, seconds, json),
         Command::Client(ClientCommand::List { json }) => list_clients(settings, json).await,
     }
 }
@@ -378,6 +390,43 @@ async fn list_clients(settings: Settings, json: bool) -> Result<(), Failure> {
                 c.redirect_uris.join(" ")
             );
         }
+    }
+    Ok(())
+}
+
+fn hash_bench(settings: &Settings, seconds: u64, json: bool) -> Result<(), Failure> {
+    let a = &settings.argon2;
+    let duration = std::time::Duration::from_secs(seconds.clamp(1, 600));
+    let fail = |e: crate::crypto::password::HashError| Failure {
+        message: format!("cannot hash: {e}"),
+        code: 1,
+    };
+    let one = crate::crypto::password::measure(a, 1, duration).map_err(fail)?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let all = crate::crypto::password::measure(a, cores, duration).map_err(fail)?;
+    let per_core = one.hashes as f64 / one.seconds;
+    let per_second = all.hashes as f64 / all.seconds;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "memory_kib": a.memory_kib, "iterations": a.iterations,
+                "parallelism": a.parallelism, "cores": cores,
+                "ms_per_hash": 1000.0 / per_core, "hashes_per_second_one_core": per_core,
+                "hashes_per_second_all_cores": per_second,
+            })
+        );
+    } else {
+        println!(
+            "argon2id m={} KiB, t={}, p={}: {:.1} ms a hash; {:.1} hashes/s on one core, {:.1} on all {} cores",
+            a.memory_kib,
+            a.iterations,
+            a.parallelism,
+            1000.0 / per_core,
+            per_core,
+            per_second,
+            cores
+        );
     }
     Ok(())
 }

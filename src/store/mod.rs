@@ -230,24 +230,6 @@ pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Sto
     }
 }
 
-/// Serialises the hot write transactions (refresh-token rotation) inside the process on SQLite,
-/// where concurrent writers would otherwise meet the database lock and back off in SQLite's busy
-/// handler, which sleeps. PostgreSQL locks rows, so there the gate is open.
-pub(crate) struct WriteGate(Option<tokio::sync::Mutex<()>>);
-
-impl WriteGate {
-    pub(crate) fn new(enabled: bool) -> Self {
-        Self(enabled.then(|| tokio::sync::Mutex::new(())))
-    }
-
-    pub(crate) async fn enter(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.0 {
-            Some(m) => Some(m.lock().await),
-            None => None,
-        }
-    }
-}
-
 pub(crate) fn map_unique(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,

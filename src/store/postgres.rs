@@ -12,7 +12,6 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 pub struct PgStore {
     pool: PgPool,
     deny: super::deny::DenyMirror,
-    writes: super::WriteGate,
 }
 
 impl PgStore {
@@ -25,7 +24,6 @@ impl PgStore {
         Ok(Self {
             pool,
             deny: super::deny::DenyMirror::new(false),
-            writes: super::WriteGate::new(false),
         })
     }
 
@@ -36,6 +34,49 @@ impl PgStore {
     /// A write transaction (PostgreSQL locks rows; a plain `BEGIN` is enough).
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.pool.begin().await
+    }
+
+    /// A user's roles and groups, each a JSON array in name order (`FullUserRow`).
+    const USER_ROLES_GROUPS: &'static str = "\
+        (SELECT coalesce(json_agg(r.role ORDER BY r.role), '[]')::text FROM user_roles r \
+          WHERE r.user_id = users.id) AS roles_json, \
+        (SELECT coalesce(json_agg(g.name ORDER BY g.name), '[]')::text FROM groups g \
+          JOIN group_members m ON m.group_id = g.id WHERE m.user_id = users.id) AS groups_json";
+
+    /// Refresh-token rotation in one statement, so one round trip and one commit. It first
+    /// locks the session's row (`s`), in the order a logout takes its locks (session, then
+    /// refresh tokens by trigger): a logout committing meanwhile is waited for and its
+    /// `ended_at` seen, so the rotation is refused; a logout that comes after waits for this
+    /// statement and then revokes the new token with the session's others. A session purged
+    /// after expiry (offline access) does not stop the rotation. The old token is marked used
+    /// only if still unused, unrevoked and unexpired (`old`; row locks make one of concurrent
+    /// rotations win) and the new one is inserted only then.
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        now: i64,
+        new: &super::RefreshToken,
+    ) -> StoreResult<bool> {
+        let done = super::tokens::bind_refresh!(
+            sqlx::query(
+                "WITH s AS (UPDATE sessions SET sid = sid WHERE sid = $5 RETURNING ended_at), \
+                 old AS (UPDATE refresh_tokens SET used_at = $17 WHERE token_hash = $16 \
+                   AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $17 \
+                   AND family_expires_at > $17 \
+                   AND NOT EXISTS (SELECT 1 FROM s WHERE s.ended_at IS NOT NULL) RETURNING 1) \
+                 INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, sid, scope, \
+                 auth_time, created_at, expires_at, family_expires_at, used_at, revoked_at, \
+                 access_jti, access_exp, amr) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM old",
+            ),
+            new
+        )
+        .bind(old_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(super::map_unique)?;
+        Ok(done.rows_affected() == 1)
     }
 }
 

@@ -47,6 +47,24 @@ impl UserRow {
 
 pub(crate) const USER_COLUMNS: &str = "id, email, email_verified, password_hash, name, given_name, family_name, phone_number, phone_number_verified, picture, locale, created_at, updated_at, disabled_at";
 
+/// A whole `User` in one row: the user's columns, and its roles and groups as JSON arrays
+/// (each dialect's `USER_ROLES_GROUPS` aggregates them), so reading a user is one round trip.
+#[derive(sqlx::FromRow)]
+pub(crate) struct FullUserRow {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    pub roles_json: String,
+    pub groups_json: String,
+}
+
+impl FullUserRow {
+    pub fn into_user(self) -> Result<User, StoreError> {
+        let roles = list(&self.roles_json)?;
+        let groups = list(&self.groups_json)?;
+        Ok(self.user.into_user(roles, groups))
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct ClientRow {
     pub id: String,

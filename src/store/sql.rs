@@ -41,12 +41,13 @@ macro_rules! impl_sql_store {
                 id: &str,
             ) -> $crate::store::StoreResult<Option<$crate::domain::User>> {
                 let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {} FROM users WHERE id = $1 AND deleted_at IS NULL",
-                    $crate::store::sql::USER_COLUMNS
+                    "SELECT {}, {} FROM users WHERE id = $1 AND deleted_at IS NULL",
+                    $crate::store::sql::USER_COLUMNS,
+                    Self::USER_ROLES_GROUPS,
                 ));
-                let row: Option<$crate::store::sql::UserRow> =
+                let row: Option<$crate::store::sql::FullUserRow> =
                     sqlx::query_as(sql).bind(id).fetch_optional(&self.pool).await?;
-                self.with_roles(row).await
+                row.map($crate::store::sql::FullUserRow::into_user).transpose()
             }
 
             async fn find_user_by_email(
@@ -54,12 +55,13 @@ macro_rules! impl_sql_store {
                 email: &str,
             ) -> $crate::store::StoreResult<Option<$crate::domain::User>> {
                 let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {} FROM users WHERE email = $1 AND deleted_at IS NULL",
-                    $crate::store::sql::USER_COLUMNS
+                    "SELECT {}, {} FROM users WHERE email = $1 AND deleted_at IS NULL",
+                    $crate::store::sql::USER_COLUMNS,
+                    Self::USER_ROLES_GROUPS,
                 ));
-                let row: Option<$crate::store::sql::UserRow> =
+                let row: Option<$crate::store::sql::FullUserRow> =
                     sqlx::query_as(sql).bind(email).fetch_optional(&self.pool).await?;
-                self.with_roles(row).await
+                row.map($crate::store::sql::FullUserRow::into_user).transpose()
             }
 
             async fn set_password_hash(
@@ -453,21 +455,6 @@ macro_rules! impl_sql_store {
             }
         }
 
-        impl $store {
-            async fn with_roles(
-                &self,
-                row: Option<$crate::store::sql::UserRow>,
-            ) -> $crate::store::StoreResult<Option<$crate::domain::User>> {
-                let Some(row) = row else { return Ok(None) };
-                let roles: Vec<(String,)> =
-                    sqlx::query_as("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
-                        .bind(&row.id)
-                        .fetch_all(&self.pool)
-                        .await?;
-                let groups = $crate::store::CoreStore::user_groups(self, &row.id).await?;
-                Ok(Some(row.into_user(roles.into_iter().map(|r| r.0).collect(), groups)))
-            }
-        }
     };
 }
 

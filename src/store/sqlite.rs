@@ -15,7 +15,9 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 pub struct SqliteStore {
     pool: SqlitePool,
     deny: super::deny::DenyMirror,
-    writes: super::WriteGate,
+    /// Serialises refresh-token rotations inside the process: concurrent writers would meet
+    /// the database lock and back off in SQLite's busy handler, which sleeps.
+    writes: tokio::sync::Mutex<()>,
 }
 
 impl SqliteStore {
@@ -42,7 +44,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             deny: super::deny::DenyMirror::new(true),
-            writes: super::WriteGate::new(true),
+            writes: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -57,6 +59,45 @@ impl SqliteStore {
     /// instead of waiting.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// A user's roles and groups, each a JSON array in name order (`FullUserRow`).
+    const USER_ROLES_GROUPS: &'static str = "\
+        (SELECT json_group_array(r.role ORDER BY r.role) FROM user_roles r WHERE r.user_id = users.id) AS roles_json, \
+        (SELECT json_group_array(g.name ORDER BY g.name) FROM groups g JOIN group_members m ON m.group_id = g.id \
+          WHERE m.user_id = users.id) AS groups_json";
+
+    /// Refresh-token rotation: one INSERT into the `refresh_rotations` view, whose trigger marks
+    /// the old token used and stores the new one in the same statement (migration 0015), or
+    /// aborts, changing nothing, when the old token is used, revoked or expired or its session
+    /// has ended. A statement is its own transaction, and SQLite has one writer at a time, so
+    /// of concurrent rotations of one token exactly one succeeds, and a logout either precedes
+    /// it (refused) or follows it (and revokes the new token with the rest of the session's).
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        now: i64,
+        new: &super::RefreshToken,
+    ) -> StoreResult<bool> {
+        let _gate = self.writes.lock().await;
+        let insert = super::tokens::bind_refresh!(
+            sqlx::query(
+                "INSERT INTO refresh_rotations (token_hash, family_id, client_id, user_id, sid, \
+                 scope, auth_time, created_at, expires_at, family_expires_at, used_at, revoked_at, \
+                 access_jti, access_exp, amr, old_hash, now) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+            ),
+            new
+        )
+        .bind(old_hash)
+        .bind(now);
+        match insert.execute(&self.pool).await {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.message().contains("refresh token not rotated") => {
+                Ok(false)
+            }
+            Err(e) => Err(super::map_unique(e)),
+        }
     }
 }
 

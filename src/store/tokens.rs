@@ -69,29 +69,40 @@ pub trait TokenStore: Send + Sync + 'static {
 
 pub(crate) const REFRESH_COLUMNS: &str = "token_hash, family_id, client_id, user_id, sid, scope, auth_time, created_at, expires_at, family_expires_at, used_at, revoked_at, access_jti, access_exp, amr";
 
+/// Binds the columns of one refresh token, in `REFRESH_COLUMNS` order, as `$1`..`$15`.
+macro_rules! bind_refresh {
+    ($q:expr, $t:expr) => {
+        $q.bind(&$t.token_hash)
+            .bind(&$t.family_id)
+            .bind(&$t.client_id)
+            .bind(&$t.user_id)
+            .bind(&$t.sid)
+            .bind(&$t.scope)
+            .bind($t.auth_time)
+            .bind($t.created_at)
+            .bind($t.expires_at)
+            .bind($t.family_expires_at)
+            .bind($t.used_at)
+            .bind($t.revoked_at)
+            .bind(&$t.access_jti)
+            .bind($t.access_exp)
+            .bind(&$t.amr)
+    };
+}
+
+pub(crate) use bind_refresh;
+
 /// The INSERT of one refresh token, bound and ready to execute on a pool or a transaction.
 macro_rules! insert_refresh {
     ($t:expr) => {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, sid, scope, \
-             auth_time, created_at, expires_at, family_expires_at, used_at, revoked_at, access_jti, access_exp, amr) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        $crate::store::tokens::bind_refresh!(
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, sid, scope, \
+                 auth_time, created_at, expires_at, family_expires_at, used_at, revoked_at, access_jti, access_exp, amr) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            ),
+            $t
         )
-        .bind(&$t.token_hash)
-        .bind(&$t.family_id)
-        .bind(&$t.client_id)
-        .bind(&$t.user_id)
-        .bind(&$t.sid)
-        .bind(&$t.scope)
-        .bind($t.auth_time)
-        .bind($t.created_at)
-        .bind($t.expires_at)
-        .bind($t.family_expires_at)
-        .bind($t.used_at)
-        .bind($t.revoked_at)
-        .bind(&$t.access_jti)
-        .bind($t.access_exp)
-        .bind(&$t.amr)
     };
 }
 
@@ -129,40 +140,8 @@ macro_rules! impl_token_store {
                 now: i64,
                 new: &$crate::store::RefreshToken,
             ) -> $crate::store::StoreResult<bool> {
-                let _gate = self.writes.enter().await;
-                let mut tx = self.begin_write().await?;
-                if let Some(sid) = &new.sid {
-                    // Lock the session's row first, in the order a logout takes its locks
-                    // (session, then refresh tokens by trigger). On PostgreSQL a logout that
-                    // commits meanwhile would otherwise not see the new token, which would
-                    // outlive its session. A session that has ended refuses the rotation; one
-                    // already purged after expiry (offline access) does not.
-                    let ended: Option<(Option<i64>,)> = sqlx::query_as(
-                        "UPDATE sessions SET sid = sid WHERE sid = $1 RETURNING ended_at",
-                    )
-                    .bind(sid)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if matches!(ended, Some((Some(_),))) {
-                        tx.rollback().await?;
-                        return Ok(false);
-                    }
-                }
-                let done = sqlx::query(
-                    "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
-                     AND revoked_at IS NULL AND expires_at > $1 AND family_expires_at > $1",
-                )
-                .bind(now)
-                .bind(old_hash)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() != 1 {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                $crate::store::tokens::insert_refresh!(new).execute(&mut *tx).await.map_err($crate::store::map_unique)?;
-                tx.commit().await?;
-                Ok(true)
+                // One statement per dialect (`rotate_refresh` in sqlite.rs / postgres.rs).
+                self.rotate_refresh(old_hash, now, new).await
             }
 
             async fn revoke_refresh_family(
