@@ -12,6 +12,12 @@ use super::StoreResult;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// SQLite takes one writer at a time, and in WAL mode a connection drops its whole page cache
+/// whenever another one has written, so connections beyond two add threads, caches and
+/// prepared statements (memory) without adding throughput: `database_max_connections` is capped
+/// at this for SQLite.
+pub const MAX_CONNECTIONS: u32 = 2;
+
 pub struct SqliteStore {
     pool: SqlitePool,
     deny: super::deny::DenyMirror,
@@ -37,7 +43,7 @@ impl SqliteStore {
             std::fs::create_dir_all(parent).map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
         }
         let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections(max_connections.min(MAX_CONNECTIONS))
             .min_connections(1)
             .connect_with(options)
             .await?;
