@@ -114,9 +114,9 @@ fn errors_name_the_key_and_fix() {
 fn key_prepublication_must_outlast_a_cached_jwks() {
     let s = load(&[]).unwrap().settings;
     assert!(s.keys_prepublish_seconds >= s.jwks_max_age + KEY_RELOAD_SECS);
-    let e = load(&[("PORTCULLIS_KEYS_PREPUBLISH_SECONDS", "300")])
-        .err()
-        .expect("shorter than max-age + reload interval");
+    let Err(e) = load(&[("PORTCULLIS_KEYS_PREPUBLISH_SECONDS", "300")]) else {
+        panic!("shorter than max-age + reload interval is refused");
+    };
     assert!(e.to_string().contains("keys_prepublish_seconds"), "{e}");
     // A shorter cache allows a shorter delay.
     let s = load(&[

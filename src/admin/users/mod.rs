@@ -276,7 +276,7 @@ pub async fn update(
             _ => Email::parse_new(e).map_err(|e| AdminError::invalid("email", e.0))?,
         },
     };
-    let new_address = current.map_or(true, |c| c != email);
+    let new_address = !current.is_ok_and(|c| c == email);
     let attributes = match &patch.attributes {
         None => before.attributes.clone(),
         Some(map) => {
