@@ -317,7 +317,7 @@ async fn set_admin(settings: Settings, email: &str, grant: bool) -> Result<(), F
 
 async fn create_user(settings: Settings, args: UserCreate) -> Result<(), Failure> {
     // Validate everything before touching the database.
-    let email = Email::parse(&args.email)?;
+    let email = Email::parse_new(&args.email)?;
     let raw = match (&args.password, &args.password_file) {
         (Some(p), _) => p.clone(),
         (None, Some(f)) => std::fs::read_to_string(f)

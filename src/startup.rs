@@ -35,7 +35,34 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         .migrate()
         .await
         .context("cannot apply database migrations")?;
+    report_email_backfill(store.as_ref()).await?;
     Ok(store)
+}
+
+/// Give rows from before migration 0013 their canonical address, and say which could not have
+/// one: such an account cannot be found by address until an administrator changes its address
+/// (or the other account's) — see docs/admin.md. Never fails the start for that.
+async fn report_email_backfill(store: &dyn Store) -> anyhow::Result<()> {
+    let issues = store
+        .backfill_email_canonical()
+        .await
+        .context("cannot fill users.email_canonical")?;
+    for issue in issues {
+        match issue {
+            store::EmailBackfillIssue::Duplicate { user_id, holder } => tracing::error!(
+                user.id = %user_id,
+                holder.id = %holder,
+                "this account's e-mail address is, canonically, the older account's: it cannot \
+                 be found by address until an administrator gives one of them another address"
+            ),
+            store::EmailBackfillIssue::Invalid { user_id } => tracing::error!(
+                user.id = %user_id,
+                "this account's stored e-mail address is not valid any more: it cannot be found \
+                 by address until an administrator sets a new one"
+            ),
+        }
+    }
+    Ok(())
 }
 
 impl Application {

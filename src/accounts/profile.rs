@@ -106,11 +106,11 @@ pub async fn request_email_change(
     password: &str,
     now: i64,
 ) -> AccountResult<()> {
-    let new_email = Email::parse(new_email).map_err(|e| AccountError::field("email", e.0))?;
+    let new_email = Email::parse_new(new_email).map_err(|e| AccountError::field("email", e.0))?;
     if !confirm_password(acc, caller, user, password).await? {
         return Err(AccountError::field("email", WRONG_PASSWORD));
     }
-    if new_email.as_str() == user.email {
+    if Email::parse(&user.email).is_ok_and(|current| current == new_email) {
         return Err(AccountError::field(
             "email",
             "That is already your address.",
@@ -149,12 +149,15 @@ pub async fn confirm_email_change(
         .await?
         .filter(User::is_active)
         .ok_or(AccountError::Refused(BAD_EMAIL_LINK))?;
+    // The address the link was sent to, as typed in the request (checked then).
+    let new_email =
+        Email::parse(&link.target).map_err(|_| AccountError::Refused(BAD_EMAIL_LINK))?;
     // The old address is told, in the same transaction as the change.
     let notice = acc
         .composer()
         .email_changed(&Recipient::of(&user), &link.target)?;
     match store
-        .change_email(&user.id, &link.target, &[notice], now)
+        .change_email(&user.id, &new_email, &[notice], now)
         .await
     {
         Ok(()) => {}

@@ -45,11 +45,11 @@ pub async fn forgot(acc: &Accounts, caller: &Caller, email: &str, now: i64) -> A
     let started = tokio::time::Instant::now();
     acc.limit(Bucket::Reset, caller, None).await?;
     let email = Email::parse(email).map_err(|e| AccountError::field("email", e.0))?;
-    acc.limit_account(Bucket::Reset, caller, email.as_str())
+    acc.limit_account(Bucket::Reset, caller, email.canonical())
         .await?;
     let user = acc
         .store()
-        .find_user_by_email(email.as_str())
+        .find_user_by_email(&email)
         .await?
         .filter(|u| u.is_active());
     let event = Event::new(action::CODE_REQUEST).origin(&caller.origin());

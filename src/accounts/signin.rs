@@ -131,11 +131,19 @@ impl Identifier {
         }
     }
 
+    /// What the per-account limits count by: every form of one address is one account.
+    pub fn limit_key(&self) -> &str {
+        match self {
+            Self::Email(e) => e.canonical(),
+            Self::Phone(p) => p.as_str(),
+        }
+    }
+
     /// The active account it names (phones: only verified ones).
     async fn user(&self, acc: &Accounts) -> AccountResult<Option<User>> {
         let store = acc.store();
         let found = match self {
-            Self::Email(e) => store.find_user_by_email(e.as_str()).await?,
+            Self::Email(e) => store.find_user_by_email(e).await?,
             Self::Phone(p) => store.find_user_by_phone(p.as_str()).await?,
         };
         Ok(found.filter(User::is_active))
@@ -152,7 +160,7 @@ pub async fn password(
     now: i64,
 ) -> AccountResult<SignIn> {
     let account = Email::parse(identifier)
-        .map(|e| e.as_str().to_owned())
+        .map(|e| e.canonical().to_owned())
         .or_else(|_| Phone::parse(identifier).map(|p| p.as_str().to_owned()))
         .ok();
     acc.limit(Bucket::Login, caller, account.as_deref()).await?;
@@ -213,7 +221,7 @@ async fn check_credentials(
     let provider = &acc.provider;
     // An e-mail address, or a verified phone number (E.164 after normalisation).
     let user = match (Email::parse(identifier), Phone::parse(identifier)) {
-        (Ok(email), _) => provider.store.find_user_by_email(email.as_str()).await?,
+        (Ok(email), _) => provider.store.find_user_by_email(&email).await?,
         (Err(_), Ok(phone)) => provider.store.find_user_by_phone(phone.as_str()).await?,
         (Err(_), Err(_)) => None,
     };
@@ -246,7 +254,9 @@ pub async fn confirm_password(
     user: &User,
     password: &str,
 ) -> AccountResult<bool> {
-    acc.limit(Bucket::Login, caller, Some(&user.email)).await?;
+    let key =
+        Email::parse(&user.email).map_or_else(|_| user.email.clone(), |e| e.canonical().to_owned());
+    acc.limit(Bucket::Login, caller, Some(&key)).await?;
     if password.len() > Password::MAX_BYTES {
         return Ok(false);
     }
@@ -272,7 +282,7 @@ pub async fn request_code(
     acc.limit(
         Bucket::CodeRequest,
         caller,
-        id.as_ref().map(Identifier::as_str),
+        id.as_ref().map(Identifier::limit_key),
     )
     .await?;
     let Some(id) = id else {
@@ -285,9 +295,14 @@ pub async fn request_code(
                 Identifier::Phone(_) => CodeChannel::Sms,
             };
             if !acc.in_cooldown(&user, CodePurpose::LoginCode, now).await? {
-                let out =
-                    acc.composer()
-                        .login_code(&Recipient::at(&user, id.as_str()), channel, now)?;
+                // To the account's address as stored, whichever form of it was typed.
+                let to = match &id {
+                    Identifier::Email(_) => user.email.as_str(),
+                    Identifier::Phone(p) => p.as_str(),
+                };
+                let out = acc
+                    .composer()
+                    .login_code(&Recipient::at(&user, to), channel, now)?;
                 acc.send(&user.id, out, now).await?;
             }
             acc.audit(
@@ -331,8 +346,12 @@ pub async fn verify_code(
 ) -> AccountResult<SignIn> {
     let wrong = || AccountError::field("code", BAD_CODE);
     let id = Identifier::parse(identifier);
-    acc.limit(Bucket::Verify, caller, id.as_ref().map(Identifier::as_str))
-        .await?;
+    acc.limit(
+        Bucket::Verify,
+        caller,
+        id.as_ref().map(Identifier::limit_key),
+    )
+    .await?;
     let Some(id) = id.filter(|_| NewAccountCode::is_code_shaped(code)) else {
         return Err(wrong());
     };
@@ -359,7 +378,10 @@ pub async fn verify_code(
     };
     // Bound to where it was sent: it must still be this account's address or verified number.
     let still_bound = match &id {
-        Identifier::Email(e) => accepted.target == e.as_str() && user.email == accepted.target,
+        Identifier::Email(e) => {
+            Email::parse(&accepted.target).is_ok_and(|sent_to| &sent_to == e)
+                && user.email == accepted.target
+        }
         Identifier::Phone(p) => {
             accepted.target == p.as_str()
                 && user.phone_number.as_deref() == Some(accepted.target.as_str())
@@ -370,10 +392,13 @@ pub async fn verify_code(
         return Err(wrong());
     }
     let method = match &id {
-        Identifier::Email(e) => {
+        Identifier::Email(_) => {
             if !user.email_verified {
                 // The code proves the person reads this mailbox.
-                if !store.mark_email_verified(&user.id, e.as_str(), now).await? {
+                if !store
+                    .mark_email_verified(&user.id, &accepted.target, now)
+                    .await?
+                {
                     return Err(wrong());
                 }
                 user.email_verified = true;

@@ -74,7 +74,7 @@ pub async fn sign_up(
     if name.chars().count() > MAX_NAME_CHARS {
         errors.add("name", format!("Use at most {MAX_NAME_CHARS} characters."));
     }
-    let email = Email::parse(&input.email)
+    let email = Email::parse_new(&input.email)
         .map_err(|e| errors.add("email", e.0))
         .ok();
     let phone = if input.phone.trim().is_empty() {
@@ -96,7 +96,7 @@ pub async fn sign_up(
     let (Some(email), Some(password), true) = (email, password, errors.is_empty()) else {
         return Err(AccountError::Invalid(errors));
     };
-    acc.limit_account(Bucket::Signup, caller, email.as_str())
+    acc.limit_account(Bucket::Signup, caller, email.canonical())
         .await?;
 
     // Hash first, whether or not the address is taken.
@@ -144,8 +144,11 @@ pub async fn sign_up(
             .await;
         }
         Err(StoreError::Conflict) => {
-            // Taken: tell the owner, and answer exactly as for a new account.
-            let mail = acc.composer().already_registered(email.as_str())?;
+            // Taken: tell the owner (at the address the account has, which may be another
+            // form of this one), and answer exactly as for a new account.
+            let owner = acc.store().find_user_by_email(&email).await?;
+            let to = owner.as_ref().map_or(email.as_str(), |u| u.email.as_str());
+            let mail = acc.composer().already_registered(to)?;
             acc.mailer.enqueue(acc.store(), &mail).await?;
             acc.audit(
                 Event::new(action::SIGNUP)
@@ -192,7 +195,7 @@ pub async fn resend(acc: &Accounts, caller: &Caller, email: &str, now: i64) -> A
     acc.limit(
         Bucket::CodeRequest,
         caller,
-        email.as_ref().map(Email::as_str),
+        email.as_ref().map(Email::canonical),
     )
     .await?;
     if let Some(email) = email {
@@ -219,7 +222,7 @@ pub async fn resend(acc: &Accounts, caller: &Caller, email: &str, now: i64) -> A
 async fn pending_account(acc: &Accounts, email: &Email) -> AccountResult<Option<User>> {
     Ok(acc
         .store()
-        .find_user_by_email(email.as_str())
+        .find_user_by_email(email)
         .await?
         .filter(|u| u.is_active() && !u.email_verified))
 }
@@ -234,7 +237,7 @@ pub async fn verify_code(
 ) -> AccountResult<()> {
     let wrong = || AccountError::field("code", BAD_CODE);
     let email = Email::parse(email).ok();
-    acc.limit(Bucket::Verify, caller, email.as_ref().map(Email::as_str))
+    acc.limit(Bucket::Verify, caller, email.as_ref().map(Email::canonical))
         .await?;
     let Some(email) = email.filter(|_| NewAccountCode::is_code_shaped(code)) else {
         return Err(wrong());

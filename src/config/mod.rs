@@ -14,6 +14,9 @@ mod tests;
 mod validate;
 
 pub use error::ConfigError;
+
+/// Seconds within which a running server notices changed key files (SIGHUP: at once).
+pub const KEY_RELOAD_SECS: i64 = 30;
 pub use load::{DEFAULTS, Loaded};
 pub use secret::Secret;
 pub use sections::{

@@ -18,6 +18,10 @@ pub struct Settings {
     pub keys_dir: PathBuf,
     /// Delete retired signing keys automatically once every token they signed has expired.
     pub keys_auto_prune: bool,
+    /// `Cache-Control: max-age` of the JWKS, in seconds.
+    pub jwks_max_age: i64,
+    /// Seconds between `keys rotate` (publication) and the new key's first signature.
+    pub keys_prepublish_seconds: i64,
     pub log_format: LogFormat,
     pub log_level: String,
     pub allow_insecure_http: bool,

@@ -109,3 +109,21 @@ fn errors_name_the_key_and_fix() {
     assert_eq!(e.key, "tokens.id_token_alg");
     assert!(!e.to_string().contains('\n'));
 }
+
+#[test]
+fn key_prepublication_must_outlast_a_cached_jwks() {
+    let s = load(&[]).unwrap().settings;
+    assert!(s.keys_prepublish_seconds >= s.jwks_max_age + KEY_RELOAD_SECS);
+    let Err(e) = load(&[("PORTCULLIS_KEYS_PREPUBLISH_SECONDS", "300")]) else {
+        panic!("shorter than max-age + reload interval is refused");
+    };
+    assert!(e.to_string().contains("keys_prepublish_seconds"), "{e}");
+    // A shorter cache allows a shorter delay.
+    let s = load(&[
+        ("PORTCULLIS_JWKS_MAX_AGE", "60"),
+        ("PORTCULLIS_KEYS_PREPUBLISH_SECONDS", "90"),
+    ])
+    .unwrap()
+    .settings;
+    assert_eq!(s.keys_prepublish_seconds, 90);
+}

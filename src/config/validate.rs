@@ -117,6 +117,25 @@ impl Settings {
         range("argon2.parallelism", a.parallelism.into(), 1, 64)?;
         range("argon2.max_concurrent", a.max_concurrent as i64, 1, 1024)?;
         range("audit.retention_days", self.audit.retention_days, 0, 36_500)?;
+        range("jwks_max_age", self.jwks_max_age, 0, 86_400)?;
+        range(
+            "keys_prepublish_seconds",
+            self.keys_prepublish_seconds,
+            0,
+            30 * 86_400,
+        )?;
+        let least = self.jwks_max_age + super::KEY_RELOAD_SECS;
+        if self.keys_prepublish_seconds < least {
+            return Err(ConfigError::new(
+                "keys_prepublish_seconds",
+                format!(
+                    "is shorter than jwks_max_age + {} s (the key reload interval): a relying \
+                     party could meet a new kid before its cached JWKS expires",
+                    super::KEY_RELOAD_SECS
+                ),
+                format!("use at least {least}, or lower jwks_max_age"),
+            ));
+        }
         self.validate_accounts()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return Err(ConfigError::new(

@@ -91,7 +91,7 @@ pub fn mint(
         _ => Map::new(),
     };
     let alg: SigningAlgorithm = provider.settings.tokens.access_token_alg;
-    let token = provider.keys.sign(alg, ACCESS_TOKEN_TYP, map)?;
+    let token = provider.keys.sign(alg, ACCESS_TOKEN_TYP, map, now)?;
     Ok(Minted { token, claims })
 }
 

@@ -43,7 +43,7 @@ pub fn logout_token(
     claims.insert("sid".into(), delivery.sid.as_str().into());
     claims.insert("events".into(), json!({ LOGOUT_EVENT: {} }));
     let alg = super::id_token::signing_alg(provider, client);
-    provider.keys.sign(alg, "logout+jwt", claims)
+    provider.keys.sign(alg, "logout+jwt", claims, now)
 }
 
 /// Seconds to wait after the `attempts`-th failure: base, 2×base, 4×base… capped at an hour.

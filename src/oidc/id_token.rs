@@ -57,7 +57,7 @@ pub fn mint(provider: &Provider, input: &IdTokenInput<'_>, now: i64) -> Result<S
     for (k, v) in user_claims(&ctx.user, &ctx.scope) {
         claims.insert(k, v);
     }
-    provider.keys.sign(alg, "JWT", claims)
+    provider.keys.sign(alg, "JWT", claims, now)
 }
 
 /// `at_hash` (OIDC Core §3.1.3.6): the left half of the hash of the token's ASCII, with the

@@ -311,8 +311,8 @@ macro_rules! impl_account_store {
                 let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO users (id, email, email_verified, password_hash, name, \
-                     phone_number, phone_number_verified, locale, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, $8, $8)",
+                     phone_number, phone_number_verified, locale, created_at, updated_at, email_canonical) \
+                     VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, $8, $8, $9)",
                 )
                 .bind(id)
                 .bind(user.email.as_str())
@@ -322,6 +322,7 @@ macro_rules! impl_account_store {
                 .bind(&user.phone_number)
                 .bind(&user.locale)
                 .bind(now)
+                .bind(user.email.canonical())
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::store::map_unique)?;

@@ -54,7 +54,7 @@ pub(crate) fn contains_pattern(q: &str) -> String {
 /// The editable profile of a user, written as a whole (the service merges a patch into it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserProfile {
-    pub email: String,
+    pub email: crate::domain::Email,
     pub email_verified: bool,
     pub name: Option<String>,
     pub given_name: Option<String>,
@@ -178,11 +178,16 @@ macro_rules! impl_admin_store {
                     n
                 };
                 let q = f.q.as_deref().map($crate::store::admin::contains_pattern);
+                // The canonical form too, so a width or case variant of an address finds it.
+                let folded = f.q.as_deref().map(|q| {
+                    $crate::store::admin::contains_pattern(&$crate::domain::Email::fold(q))
+                });
                 if q.is_some() {
                     let i = next();
+                    let j = next();
                     sql.push_str(&format!(
                         " AND (LOWER(u.email) LIKE ${i} ESCAPE '\\' OR LOWER(u.name) LIKE ${i} ESCAPE '\\' \
-                         OR u.phone_number LIKE ${i} ESCAPE '\\')"
+                         OR u.phone_number LIKE ${i} ESCAPE '\\' OR u.email_canonical LIKE ${j} ESCAPE '\\')"
                     ));
                 }
                 if f.verified.is_some() {
@@ -204,8 +209,8 @@ macro_rules! impl_admin_store {
                 }
                 sql.push_str(&format!(" ORDER BY u.email LIMIT ${}", next()));
                 let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-                if let Some(q) = q {
-                    query = query.bind(q);
+                if let (Some(q), Some(folded)) = (q, folded) {
+                    query = query.bind(q).bind(folded);
                 }
                 if let Some(v) = f.verified {
                     query = query.bind(v);
@@ -251,9 +256,9 @@ macro_rules! impl_admin_store {
                 let done = sqlx::query(
                     "UPDATE users SET email = $1, email_verified = $2, name = $3, given_name = $4, \
                      family_name = $5, phone_number = $6, phone_number_verified = $7, picture = $8, \
-                     locale = $9, attributes = $10, updated_at = $11 WHERE id = $12",
+                     locale = $9, attributes = $10, updated_at = $11, email_canonical = $13 WHERE id = $12",
                 )
-                .bind(&p.email)
+                .bind(p.email.as_str())
                 .bind(p.email_verified)
                 .bind(&p.name)
                 .bind(&p.given_name)
@@ -265,6 +270,7 @@ macro_rules! impl_admin_store {
                 .bind(&p.attributes)
                 .bind(now)
                 .bind(id)
+                .bind(p.email.canonical())
                 .execute(&self.pool)
                 .await
                 .map_err($crate::store::map_unique)?;
@@ -389,16 +395,16 @@ macro_rules! impl_admin_store {
                 let mut n = 0;
                 for chunk in users.chunks(500) {
                     let mut sql = String::from(
-                        "INSERT INTO users (id, email, email_verified, password_hash, name, created_at, updated_at) VALUES ",
+                        "INSERT INTO users (id, email, email_verified, password_hash, name, created_at, updated_at, email_canonical) VALUES ",
                     );
                     for i in 0..chunk.len() {
-                        let b = i * 6;
+                        let b = i * 7;
                         if i > 0 {
                             sql.push_str(", ");
                         }
                         sql.push_str(&format!(
-                            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                            b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 6
+                            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                            b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 6, b + 7
                         ));
                     }
                     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -409,7 +415,8 @@ macro_rules! impl_admin_store {
                             .bind(u.email_verified)
                             .bind(u.password_hash.clone())
                             .bind(u.name.clone())
-                            .bind(now);
+                            .bind(now)
+                            .bind(u.email.canonical().to_owned());
                     }
                     n += query
                         .execute(&mut *tx)

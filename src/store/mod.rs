@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{Client, NewUser, User};
+use crate::domain::{Client, Email, NewUser, User};
 
 pub use accounts::{AccountCode, AccountStore, CodeCheck, CodePurpose, NewAccountCode};
 pub use admin::{AdminStore, AdminUser, Counts, LoginDay, UserFilter, UserProfile};
@@ -99,6 +99,15 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// An account `CoreStore::backfill_email_canonical` could not give a canonical address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailBackfillIssue {
+    /// Its address is, canonically, the address of the older account `holder`.
+    Duplicate { user_id: String, holder: String },
+    /// Its stored address is not a valid address any more (e.g. a domain IDNA refuses).
+    Invalid { user_id: String },
+}
+
 /// An authorization code as stored: everything the token endpoint must check it against.
 #[derive(Debug, Clone)]
 pub struct AuthorizationCode {
@@ -156,7 +165,13 @@ pub trait CoreStore: Send + Sync + 'static {
     // Users
     async fn create_user(&self, user: &NewUser, now: i64) -> StoreResult<User>;
     async fn find_user(&self, id: &str) -> StoreResult<Option<User>>;
-    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// The account whose address has `email`'s canonical form (deleted accounts excepted).
+    async fn find_user_by_email(&self, email: &Email) -> StoreResult<Option<User>>;
+    /// Fill `users.email_canonical` where it is missing (rows from before migration 0013), in
+    /// `Email::canonical` form, oldest account first. Idempotent, and safe while other nodes do
+    /// the same. A row whose canonical form another account already holds, or whose address no
+    /// longer parses, is left without one (it cannot be found by address) and reported.
+    async fn backfill_email_canonical(&self) -> StoreResult<Vec<EmailBackfillIssue>>;
     async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()>;
 
     // Clients

@@ -32,7 +32,7 @@ pub trait AccountPageStore: Send + Sync + 'static {
     async fn change_email(
         &self,
         user_id: &str,
-        new_email: &str,
+        new_email: &crate::domain::Email,
         mails: &[NewMail],
         now: i64,
     ) -> StoreResult<()>;
@@ -82,17 +82,19 @@ macro_rules! impl_profile_store {
             async fn change_email(
                 &self,
                 user_id: &str,
-                new_email: &str,
+                new_email: &$crate::domain::Email,
                 mails: &[$crate::store::NewMail],
                 now: i64,
             ) -> $crate::store::StoreResult<()> {
                 let mut tx = self.begin_write().await?;
                 sqlx::query(
-                    "UPDATE users SET email = $1, email_verified = TRUE, updated_at = $2 WHERE id = $3",
+                    "UPDATE users SET email = $1, email_canonical = $4, email_verified = TRUE, \
+                     updated_at = $2 WHERE id = $3",
                 )
-                .bind(new_email)
+                .bind(new_email.as_str())
                 .bind(now)
                 .bind(user_id)
+                .bind(new_email.canonical())
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::store::map_unique)?;
@@ -203,14 +205,15 @@ macro_rules! impl_profile_store {
             }
 
             async fn purge_deleted_users(&self, before: i64) -> $crate::store::StoreResult<u64> {
-                Ok(sqlx::query("DELETE FROM users WHERE deleted_at IS NOT NULL AND deleted_at < $1")
-                    .bind(before)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected())
+                Ok(sqlx::query(
+                    "DELETE FROM users WHERE deleted_at IS NOT NULL AND deleted_at < $1",
+                )
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
             }
         }
-
     };
 }
 

@@ -52,16 +52,72 @@ macro_rules! impl_sql_store {
 
             async fn find_user_by_email(
                 &self,
-                email: &str,
+                email: &$crate::domain::Email,
             ) -> $crate::store::StoreResult<Option<$crate::domain::User>> {
                 let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {}, {} FROM users WHERE email = $1 AND deleted_at IS NULL",
+                    "SELECT {}, {} FROM users WHERE email_canonical = $1 AND deleted_at IS NULL",
                     $crate::store::sql::USER_COLUMNS,
                     Self::USER_ROLES_GROUPS,
                 ));
-                let row: Option<$crate::store::sql::FullUserRow> =
-                    sqlx::query_as(sql).bind(email).fetch_optional(&self.pool).await?;
+                let row: Option<$crate::store::sql::FullUserRow> = sqlx::query_as(sql)
+                    .bind(email.canonical())
+                    .fetch_optional(&self.pool)
+                    .await?;
                 row.map($crate::store::sql::FullUserRow::into_user).transpose()
+            }
+
+            async fn backfill_email_canonical(
+                &self,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::EmailBackfillIssue>> {
+                use $crate::store::EmailBackfillIssue;
+                let mut issues = Vec::new();
+                let mut after: (i64, String) = (i64::MIN, String::new());
+                loop {
+                    // Oldest first, so of two old rows that are one address, the older keeps it.
+                    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                        "SELECT id, email, created_at FROM users WHERE email_canonical IS NULL \
+                         AND (created_at > $1 OR (created_at = $1 AND id > $2)) \
+                         ORDER BY created_at, id LIMIT 500",
+                    )
+                    .bind(after.0)
+                    .bind(&after.1)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let Some(last) = rows.last() else { break };
+                    after = (last.2, last.0.clone());
+                    for (id, email, _) in rows {
+                        let Ok(email) = $crate::domain::Email::parse(&email) else {
+                            issues.push(EmailBackfillIssue::Invalid { user_id: id });
+                            continue;
+                        };
+                        // `IS NULL` again: another node may have filled it meanwhile.
+                        let filled = sqlx::query(
+                            "UPDATE users SET email_canonical = $1 WHERE id = $2 AND email_canonical IS NULL",
+                        )
+                        .bind(email.canonical())
+                        .bind(&id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err($crate::store::map_unique);
+                        match filled {
+                            Ok(_) => {}
+                            Err($crate::store::StoreError::Conflict) => {
+                                let holder: Option<(String,)> = sqlx::query_as(
+                                    "SELECT id FROM users WHERE email_canonical = $1",
+                                )
+                                .bind(email.canonical())
+                                .fetch_optional(&self.pool)
+                                .await?;
+                                issues.push(EmailBackfillIssue::Duplicate {
+                                    user_id: id,
+                                    holder: holder.map(|h| h.0).unwrap_or_default(),
+                                });
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                Ok(issues)
             }
 
             async fn set_password_hash(

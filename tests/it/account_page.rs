@@ -99,7 +99,8 @@ backend_tests! {
         assert_eq!(resp.status(), 303);
         // Not changed yet.
         assert_eq!(app.provider.store.find_user(&user.id).await.unwrap().unwrap().email, "pat@example.com");
-        let mails = outbox(&app, "pat.new@example.com").await;
+        // Mailed, and later stored, as typed; found by any form of it.
+        let mails = outbox(&app, "Pat.New@example.com").await;
         assert_eq!(mails[0].subject, "Confirm your new e-mail address");
         let link = link_in(&mails[0].body_text, "/account/email/confirm");
         let (status, html) = page(&b, &link).await;
@@ -109,7 +110,7 @@ backend_tests! {
         let resp = b.post(app.url("/account/email/confirm")).form(&[("token", token.as_str()), ("csrf", csrf.as_str())]).send().await.unwrap();
         assert_eq!(resp.status(), 200);
         let u = app.provider.store.find_user(&user.id).await.unwrap().unwrap();
-        assert_eq!(u.email, "pat.new@example.com");
+        assert_eq!(u.email, "Pat.New@example.com");
         assert!(u.email_verified);
         // The old address is told.
         let old = outbox(&app, "pat@example.com").await;
@@ -126,7 +127,7 @@ backend_tests! {
         let token = query_of(&link).remove("token").unwrap();
         let resp = b.post(app.url("/account/email/confirm")).form(&[("token", token.as_str()), ("csrf", csrf.as_str())]).send().await.unwrap();
         assert_eq!(resp.status(), 400);
-        assert_eq!(app.provider.store.find_user(&user.id).await.unwrap().unwrap().email, "pat.new@example.com");
+        assert_eq!(app.provider.store.find_user(&user.id).await.unwrap().unwrap().email, "Pat.New@example.com");
     }
 
     async fn consents_listed_and_revoked(app: TestApp) {

@@ -150,7 +150,7 @@ backend_tests! {
         assert_eq!(body["error"], "insufficient_scope");
 
         // Even a token that does carry the scope is refused for a non-admin user.
-        let bob = app.provider.store.find_user_by_email("bob@example.com").await.unwrap().unwrap();
+        let bob = app.provider.store.find_user_by_email(&portcullis::domain::Email::parse("bob@example.com").unwrap()).await.unwrap().unwrap();
         let forged = mint(&app, &bob.id, &client.id, "openid portcullis:admin");
         let resp = raw_get(&app, Some(&forged)).await;
         assert_eq!(resp.status(), 403);
@@ -357,7 +357,7 @@ backend_tests! {
         let (status, group) = api.post("/groups", json!({"name": "staff"})).await;
         assert_eq!(status, 201);
         let gid = group["id"].as_str().unwrap();
-        let u3 = app.provider.store.find_user_by_email("user3@example.org").await.unwrap().unwrap();
+        let u3 = app.provider.store.find_user_by_email(&portcullis::domain::Email::parse("user3@example.org").unwrap()).await.unwrap().unwrap();
         assert_eq!(api.put(&format!("/groups/{gid}/members/{}", u3.id)).await.0, 204);
 
         let mut seen = Vec::new();

@@ -83,14 +83,14 @@ backend_tests! {
             "email": "Ivy@Example.com", "name": "Ivy", "send_invitation": true,
         })).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        assert_eq!(body["email"], "ivy@example.com");
+        assert_eq!(body["email"], "Ivy@Example.com", "kept as typed");
         assert_eq!(body["email_verified"], false);
         let id = body["id"].as_str().unwrap().to_owned();
-        let stored = app.provider.store.find_user_by_email("ivy@example.com").await.unwrap().unwrap();
+        let stored = app.provider.store.find_user_by_email(&portcullis::domain::Email::parse("ivy@example.com").unwrap()).await.unwrap().unwrap();
         assert!(stored.password_hash.is_none(), "no password until the person chooses one");
 
         // The mail arrives over real SMTP, with a link from the configured issuer.
-        let mail = sink.wait_for("ivy@example.com", 1).await;
+        let mail = sink.wait_for("Ivy@Example.com", 1).await;
         assert!(mail.contains("Subject: You are invited: choose your password"), "{mail}");
         assert!(mail.contains("valid for 7 days"), "default lifetime");
         let token = token_in(&mail, &app.issuer);
@@ -155,7 +155,7 @@ backend_tests! {
         })).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_eq!(body["field"], "password");
-        assert!(app.provider.store.find_user_by_email("jo@example.com").await.unwrap().is_none());
+        assert!(app.provider.store.find_user_by_email(&portcullis::domain::Email::parse("jo@example.com").unwrap()).await.unwrap().is_none());
         assert!(outbox(&app, "jo@example.com").await.is_empty());
         // An existing address: 409, and no mail to its owner.
         app.create_user("kim@example.com", PASSWORD).await;
@@ -190,7 +190,7 @@ backend_tests! {
         let (status, _) = page(&b, &app.url(&format!("/reset-password?token={token}"))).await;
         assert_eq!(status, 400);
         assert_eq!(post_dead_link(&app, &b, &token).await, 400);
-        let user = app.provider.store.find_user_by_email("max@example.com").await.unwrap().unwrap();
+        let user = app.provider.store.find_user_by_email(&portcullis::domain::Email::parse("max@example.com").unwrap()).await.unwrap().unwrap();
         assert!(user.password_hash.is_none() && !user.email_verified, "nothing changed");
         // A bad config value is refused with the key named.
         let err = portcullis::config::Settings::load_from(
@@ -270,7 +270,7 @@ backend_tests! {
         }
         assert!(outbox(&app, "oli@example.com").await.is_empty());
         assert!(outbox(&app, "pat@example.com").await.is_empty());
-        assert!(app.provider.store.find_user_by_email("pat@example.com").await.unwrap().is_none());
+        assert!(app.provider.store.find_user_by_email(&portcullis::domain::Email::parse("pat@example.com").unwrap()).await.unwrap().is_none());
     }
 
     async fn pages_invite_and_send_reset_with_csrf(app: TestApp) {
@@ -289,7 +289,7 @@ backend_tests! {
             ("csrf", "forged"), ("email", "quinn@example.com"), ("send_invitation", "on"),
         ]).send().await.unwrap();
         assert_eq!(resp.status(), 403);
-        assert!(app.provider.store.find_user_by_email("quinn@example.com").await.unwrap().is_none());
+        assert!(app.provider.store.find_user_by_email(&portcullis::domain::Email::parse("quinn@example.com").unwrap()).await.unwrap().is_none());
 
         let resp = b.post(app.url("/admin/users")).form(&[
             ("csrf", csrf.as_str()), ("email", "quinn@example.com"), ("name", "Quinn"), ("password", ""), ("send_invitation", "on"),
@@ -486,7 +486,7 @@ backend_tests! {
         // A non-admin's token, even with the admin scope, and an admin's token without it: 403.
         let user = app.create_user("tam@example.com", PASSWORD).await;
         let client = app.confidential_client().await;
-        let admin = app.provider.store.find_user_by_email(crate::admin_api::ADMIN_EMAIL).await.unwrap().unwrap();
+        let admin = app.provider.store.find_user_by_email(&portcullis::domain::Email::parse(crate::admin_api::ADMIN_EMAIL).unwrap()).await.unwrap().unwrap();
         for token in [
             mint(&app, &user.id, &client.id, "openid portcullis:admin"),
             mint(&app, &admin.id, &client.id, "openid"),

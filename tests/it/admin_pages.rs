@@ -135,7 +135,7 @@ backend_tests! {
         let (status, _, _) = post(&app, &b, "/admin/users", &[("email", "x@example.com")]).await;
         assert_eq!(status, 403);
         assert!(app.provider.store.list_groups().await.unwrap().is_empty());
-        assert!(app.provider.store.find_user_by_email("x@example.com").await.unwrap().is_none());
+        assert!(app.provider.store.find_user_by_email(&portcullis::domain::Email::parse("x@example.com").unwrap()).await.unwrap().is_none());
     }
 
     async fn manage_users_clients_groups_and_read_the_audit(app: TestApp) {
@@ -167,7 +167,7 @@ backend_tests! {
         let (status, html, _) = post(&app, &b, &user_path, &[("csrf", &csrf_of(&html)), ("action", "add_group"), ("group_id", group_id)]).await;
         assert_eq!(status, 200);
         assert!(html.contains("Added to the group."));
-        let ivy = app.provider.store.find_user_by_email("ivy@example.com").await.unwrap().unwrap();
+        let ivy = app.provider.store.find_user_by_email(&portcullis::domain::Email::parse("ivy@example.com").unwrap()).await.unwrap().unwrap();
         assert_eq!(ivy.groups, vec!["Support".to_owned()]);
         let (status, html, _) = post(&app, &b, &user_path, &[("csrf", &csrf_of(&html)), ("action", "verify_email")]).await;
         assert_eq!(status, 200);
@@ -514,7 +514,7 @@ backend_tests! {
         // A group page shows its first 50 members and links to the rest, page by page.
         let group = app.provider.store.create_group("big", portcullis::now()).await.unwrap();
         for i in (1..120).step_by(2) {
-            let u = app.provider.store.find_user_by_email(&format!("odd{i:03}@example.net")).await.unwrap().unwrap();
+            let u = app.provider.store.find_user_by_email(&portcullis::domain::Email::parse(&format!("odd{i:03}@example.net")).unwrap()).await.unwrap().unwrap();
             assert!(app.provider.store.add_member(&group.id, &u.id, portcullis::now()).await.unwrap());
         }
         let (status, html, _) = get(&app, &b, &format!("/admin/groups/{}", group.id)).await;
@@ -613,7 +613,7 @@ async fn browser_admin_journey() {
     let june = app
         .provider
         .store
-        .find_user_by_email("june@example.com")
+        .find_user_by_email(&portcullis::domain::Email::parse("june@example.com").unwrap())
         .await
         .unwrap()
         .unwrap();

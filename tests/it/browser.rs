@@ -36,7 +36,7 @@ backend_tests! {
         assert!(out.status.success(), "browser run failed:\n{stdout}\n{stderr}");
         assert!(stdout.contains("\"ok\":true"), "{stdout}");
         // What the browser did is what the server recorded.
-        let user = app.provider.store.find_user_by_email(&email).await.unwrap().expect("account");
+        let user = app.provider.store.find_user_by_email(&portcullis::domain::Email::parse(&email).unwrap()).await.unwrap().expect("account");
         assert!(user.email_verified);
         assert_eq!(user.name.as_deref(), Some("Browser Person"));
         let screenshot = std::fs::metadata(format!("{}-3-signed-in.png", shots.display())).expect("screenshot");

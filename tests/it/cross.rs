@@ -105,7 +105,7 @@ backend_tests! {
             assert_eq!(status, 422, "{body}");
             assert_eq!(ctype, "application/problem+json", "{body}");
         }
-        assert!(app.provider.store.find_user_by_email("nul@example.com").await.unwrap().is_none());
+        assert!(app.provider.store.find_user_by_email(&portcullis::domain::Email::parse("nul@example.com").unwrap()).await.unwrap().is_none());
         assert_eq!(app.provider.store.list_clients().await.unwrap().len(), clients_before);
 
         // Protocol endpoints: RFC 6749 `invalid_request`, in the body and in Basic credentials.
@@ -141,7 +141,7 @@ backend_tests! {
         let resp = h.post(app.url("/admin/api/v1/users")).bearer_auth(&token)
             .json(&serde_json::json!({"email": "text@example.com", "name": "a\\u0000b"})).send().await.unwrap();
         assert_eq!(resp.status(), 201);
-        let user = app.provider.store.find_user_by_email("text@example.com").await.unwrap().unwrap();
+        let user = app.provider.store.find_user_by_email(&portcullis::domain::Email::parse("text@example.com").unwrap()).await.unwrap().unwrap();
         assert_eq!(user.name.as_deref(), Some("a\\u0000b"));
     }
 }

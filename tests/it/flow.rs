@@ -571,7 +571,7 @@ backend_tests! {
         let (status, _) = userinfo_status(&app, tokens["id_token"].as_str().unwrap()).await;
         assert_eq!(status, 401);
         // Expired: sign one with our own key but an exp in the past.
-        let user = app.provider.store.find_user_by_email(EMAIL).await.unwrap().unwrap();
+        let user = app.provider.store.find_user_by_email(&portcullis::domain::Email::parse(EMAIL).unwrap()).await.unwrap().unwrap();
         let now = portcullis::now();
         let expired = portcullis::oauth::access_token::mint(
             &app.provider,

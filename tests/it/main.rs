@@ -16,6 +16,7 @@ mod admin_pages;
 mod browser;
 mod cli;
 mod cross;
+mod email_identity;
 mod flow;
 mod phone;
 mod sessions;

@@ -172,7 +172,7 @@ backend_tests! {
         let resp = post_form(&app, &b, "/account", "/account/phone/verify", &[("code", &code)]).await;
         assert_eq!(resp.status(), 303);
         assert_eq!(location(&resp), "/account?done=phone_verified");
-        let user = app.provider.store.find_user_by_email("sam@example.com").await.unwrap().unwrap();
+        let user = app.provider.store.find_user_by_email(&portcullis::domain::Email::parse("sam@example.com").unwrap()).await.unwrap().unwrap();
         assert_eq!(user.phone_number.as_deref(), Some("+66812345678"));
         assert!(user.phone_number_verified);
         // Phone + password, in any usual notation.
@@ -505,7 +505,7 @@ backend_tests! {
         assert_eq!(new.len(), 1);
         assert!(new[0].failed_at.is_none() && !new[0].body_text.is_empty());
         // The old number's code is dead: only a code sent to the current number verifies it.
-        let user = app.provider.store.find_user_by_email("cy@example.com").await.unwrap().unwrap();
+        let user = app.provider.store.find_user_by_email(&portcullis::domain::Email::parse("cy@example.com").unwrap()).await.unwrap().unwrap();
         assert_eq!(user.phone_number.as_deref(), Some("+12025550142"));
         assert!(!user.phone_number_verified);
     }

@@ -617,7 +617,8 @@ backend_tests! {
         let old_token = cc_token(&app, &svc).await;
         let old_kid = kid_of(&old_token);
 
-        let out = cli(&app, &["keys", "rotate", "--alg", "ES256"]);
+        // `--now`: no pre-publication delay (an emergency rotation).
+        let out = cli(&app, &["keys", "rotate", "--alg", "ES256", "--now"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         // What the key watcher does within 30 s, or at once on SIGHUP.
         assert!(app.provider.keys.reload().unwrap());
@@ -654,6 +655,48 @@ backend_tests! {
         assert!(!verifies_with_jwks(&published, &old_token), "old kid is gone");
         assert!(verifies_with_jwks(&published, &new_token));
         assert!(inactive_only(&introspect(&app, &svc, &old_token).await));
+    }
+
+    async fn keys_rotate_publishes_the_new_key_before_it_signs(app: TestApp) {
+        let svc = service_client(&app, &[]).await;
+        let old_token = cc_token(&app, &svc).await;
+        let old_kid = kid_of(&old_token);
+
+        let out = cli(&app, &["keys", "rotate", "--alg", "ES256"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(app.provider.keys.reload().unwrap());
+        let out = cli(&app, &["keys", "list", "--json"]);
+        let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let es256: Vec<&Value> = list.as_array().unwrap().iter().filter(|k| k["alg"] == "ES256").collect();
+        let new = es256.iter().find(|k| k["kid"] != old_kid.as_str()).expect("the new key is listed");
+        let new_kid = new["kid"].as_str().unwrap().to_owned();
+        let delay = app.provider.settings.keys_prepublish_seconds;
+        assert!(delay >= app.provider.settings.jwks_max_age, "at least the JWKS max-age");
+        assert_eq!(new["status"], "pending");
+        assert_eq!(new["activates"].as_i64().unwrap(), new["created"].as_i64().unwrap() + delay);
+        let old = es256.iter().find(|k| k["kid"] == old_kid.as_str()).unwrap();
+        assert_eq!(old["status"], "active");
+        assert_eq!(old["retired"], new["activates"], "retires when the new key activates");
+
+        // Published at once, but the old key goes on signing: a relying party that cached the
+        // JWKS before the rotation still knows every kid it meets.
+        let published = jwks(&app).await;
+        let set = josekit::jwk::JwkSet::from_bytes(&published).unwrap();
+        assert_eq!(set.get(&new_kid).len(), 1, "the pending key is in the JWKS");
+        let still_old = cc_token(&app, &svc).await;
+        assert_eq!(kid_of(&still_old), old_kid, "not signing before its time");
+        app.provider.clock.advance(delay - 60);
+        assert_eq!(kid_of(&cc_token(&app, &svc).await), old_kid, "nor shortly before it");
+
+        // Its time comes: the running server switches without a reload or a restart.
+        app.provider.clock.advance(61);
+        let new_token = cc_token(&app, &svc).await;
+        assert_eq!(kid_of(&new_token), new_kid);
+        let published = jwks(&app).await;
+        assert!(verifies_with_jwks(&published, &new_token));
+        assert!(verifies_with_jwks(&published, &old_token), "old tokens still verify");
+        assert_eq!(introspect(&app, &svc, &old_token).await["active"], true);
+        assert_eq!(introspect(&app, &svc, &new_token).await["active"], true);
     }
 
     async fn keys_cli_refuses_bad_input(app: TestApp) {

@@ -184,7 +184,7 @@ pub async fn create(
     actor: &Actor,
     input: CreateUser,
 ) -> AdminResult<UserView> {
-    let email = Email::parse(&input.email).map_err(|e| AdminError::invalid("email", e.0))?;
+    let email = Email::parse_new(&input.email).map_err(|e| AdminError::invalid("email", e.0))?;
     let name = clean(input.name.as_deref());
     if name.as_ref().is_some_and(|n| n.len() > MAX_FIELD) {
         return Err(AdminError::invalid("name", "is too long"));
@@ -264,13 +264,19 @@ pub async fn update(
             "the user is deleted; restore it first".into(),
         ));
     }
+    // The stored address compared canonically: a new form of the same address (another case
+    // or width) is no new address; a new address is checked for confusable scripts.
+    let current = Email::parse(&before.email);
     let email = match &patch.email {
-        None => before.email.clone(),
-        Some(e) => Email::parse(e)
-            .map_err(|e| AdminError::invalid("email", e.0))?
-            .as_str()
-            .to_owned(),
+        None => current
+            .clone()
+            .map_err(|e| AdminError::invalid("email", e.0))?,
+        Some(e) => match Email::parse(e) {
+            Ok(same) if current.as_ref().is_ok_and(|c| *c == same) => same,
+            _ => Email::parse_new(e).map_err(|e| AdminError::invalid("email", e.0))?,
+        },
     };
+    let new_address = !current.is_ok_and(|c| c == email);
     let attributes = match &patch.attributes {
         None => before.attributes.clone(),
         Some(map) => {
@@ -288,7 +294,7 @@ pub async fn update(
         return Err(AdminError::invalid("picture", "must be an http(s) URL"));
     }
     let profile = UserProfile {
-        email_verified: match (&patch.email_verified, email != before.email) {
+        email_verified: match (&patch.email_verified, new_address) {
             (Some(v), _) => *v,
             // A new address is unverified unless the admin says otherwise.
             (None, true) => false,
@@ -354,7 +360,7 @@ fn diff(before: &AdminUser, after: &UserProfile) -> Map<String, Value> {
             m.insert(k.to_owned(), json!({ "before": b, "after": a }));
         }
     };
-    put("email", json!(before.email), json!(after.email));
+    put("email", json!(before.email), json!(after.email.as_str()));
     put(
         "email_verified",
         json!(before.email_verified),

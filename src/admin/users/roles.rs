@@ -84,7 +84,7 @@ pub async fn id_by_email<'a>(ctx: impl Into<AdminCtx<'a>>, email: &str) -> Admin
     let email = Email::parse(email).map_err(|e| AdminError::invalid("email", e.0))?;
     ctx.into()
         .store
-        .find_user_by_email(email.as_str())
+        .find_user_by_email(&email)
         .await?
         .map(|u| u.id)
         .ok_or(AdminError::NotFound("user"))

@@ -1,5 +1,6 @@
-//! Key files: `<alg>-<unix seconds>.pem` (PKCS#8 PEM, mode 0600) in `keys_dir`, generated,
-//! listed and loaded into signers and verifiers, each identified by its RFC 7638 thumbprint.
+//! Key files: `<alg>-<created>.pem`, or `<alg>-<created>-<activates>.pem` for a key published
+//! before it signs (unix seconds; PKCS#8 PEM, mode 0600) in `keys_dir`, generated, listed and
+//! loaded into signers and verifiers, each identified by its RFC 7638 thumbprint.
 
 use std::fs;
 use std::io::Write;
@@ -25,6 +26,8 @@ const RSA_BITS: u32 = 2048;
 pub(super) struct LoadedKey {
     pub(super) alg: SigningAlgorithm,
     pub(super) created: i64,
+    /// When it may start signing (its creation time unless it was pre-published).
+    pub(super) activates: i64,
     pub(super) kid: String,
     pub(super) path: PathBuf,
     pub(super) signer: Box<dyn JwsSigner>,
@@ -57,7 +60,12 @@ fn file_prefix(alg: SigningAlgorithm) -> &'static str {
     }
 }
 
-pub(super) fn generate_key_file(dir: &Path, alg: SigningAlgorithm) -> Result<PathBuf, KeyError> {
+/// A new key file for `alg`, signing from `delay` seconds after its creation (at once for 0).
+pub(super) fn generate_key_file(
+    dir: &Path,
+    alg: SigningAlgorithm,
+    delay: i64,
+) -> Result<PathBuf, KeyError> {
     let pem = match alg {
         SigningAlgorithm::RS256 => RsaKeyPair::generate(RSA_BITS).map(|k| k.to_pem_private_key()),
         SigningAlgorithm::ES256 => {
@@ -71,10 +79,17 @@ pub(super) fn generate_key_file(dir: &Path, alg: SigningAlgorithm) -> Result<Pat
         path: dir.to_owned(),
         reason: format!("cannot generate {alg} key: {e}"),
     })?;
-    // Never overwrite: a clash (two rotations in one second) takes the next free second.
+    // Never overwrite: a clash (two rotations in one second) takes the next free second for the
+    // creation time; the activation time stays what was asked for.
+    let activates = crate::now() + delay;
     let mut created = crate::now();
     loop {
-        let path = dir.join(format!("{}-{created}.pem", file_prefix(alg)));
+        let name = if activates != created {
+            format!("{}-{created}-{activates}.pem", file_prefix(alg))
+        } else {
+            format!("{}-{created}.pem", file_prefix(alg))
+        };
+        let path = dir.join(name);
         match fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -105,12 +120,15 @@ pub(super) fn load_key_file(path: &Path) -> Result<LoadedKey, KeyError> {
         .file_stem()
         .and_then(|s| s.to_str())
         .ok_or_else(|| invalid("file name is not UTF-8".into()))?;
-    let (prefix, created) = name
-        .split_once('-')
-        .ok_or_else(|| invalid("name must be <alg>-<unix seconds>.pem".into()))?;
-    let created: i64 = created
-        .parse()
-        .map_err(|_| invalid("name must be <alg>-<unix seconds>.pem".into()))?;
+    let bad_name =
+        || invalid("name must be <alg>-<created>[-<activates>].pem (unix seconds)".into());
+    let (prefix, times) = name.split_once('-').ok_or_else(bad_name)?;
+    let (created, activates) = match times.split_once('-') {
+        None => (times, times),
+        Some((c, a)) => (c, a),
+    };
+    let created: i64 = created.parse().map_err(|_| bad_name())?;
+    let activates: i64 = activates.parse().map_err(|_| bad_name())?;
     let alg = SigningAlgorithm::ALL
         .into_iter()
         .find(|a| file_prefix(*a) == prefix)
@@ -157,6 +175,7 @@ pub(super) fn load_key_file(path: &Path) -> Result<LoadedKey, KeyError> {
     Ok(LoadedKey {
         alg,
         created,
+        activates,
         kid,
         path: path.to_owned(),
         signer,

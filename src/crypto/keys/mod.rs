@@ -1,10 +1,14 @@
 //! Signing keys: generated on first start, kept as PKCS#8 PEM files in `keys_dir`
 //! (mode 0600), identified by their RFC 7638 JWK thumbprint, published as a JWKS.
 //!
-//! File names are `<alg>-<unix seconds>.pem` (`rs256-1732390000.pem`); for each algorithm the
-//! newest file is the active signing key and every file is published, so a rotated-out key keeps
-//! validating what it signed. A JWS header's `alg` must match the key found by `kid`: the `none`
-//! algorithm and algorithm confusion are impossible by construction.
+//! File names are `<alg>-<created>.pem` (`rs256-1732390000.pem`), or
+//! `<alg>-<created>-<activates>.pem` for a key published ahead of signing (OIDC Core §10.1.1:
+//! a relying party that cached the JWKS must never meet an unknown `kid`). Every file is
+//! published at once; for each algorithm the key with the latest activation time that has come
+//! signs, chosen at each signature from the server's clock, so a pending key takes over without
+//! a reload, and a rotated-out key keeps validating what it signed. A JWS header's `alg` must
+//! match the key found by `kid`: the `none` algorithm and algorithm confusion are impossible by
+//! construction.
 
 mod error;
 mod files;
@@ -29,11 +33,13 @@ use files::{LoadedKey, generate_key_file, key_files, load_key_file};
 use verified::VerifiedCache;
 
 /// How often a running server looks for rotated or pruned key files (SIGHUP reloads at once).
-pub const KEY_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+pub const KEY_RELOAD_EVERY: std::time::Duration =
+    std::time::Duration::from_secs(crate::config::KEY_RELOAD_SECS as u64);
 
 /// One consistent snapshot of the key folder.
 struct Loaded {
-    active: HashMap<SigningAlgorithm, usize>,
+    /// Per algorithm, the keys by activation time, latest first.
+    signers: HashMap<SigningAlgorithm, Vec<usize>>,
     keys: Vec<LoadedKey>,
     by_kid: HashMap<String, usize>,
     jwks: bytes::Bytes,
@@ -68,9 +74,35 @@ pub struct KeyInfo {
     pub alg: SigningAlgorithm,
     pub kid: String,
     pub created: i64,
-    /// When a newer key of the same algorithm took over signing; `None` for the active key.
+    /// When it starts (or started) signing; published from `created` on.
+    pub activates: i64,
+    /// When its successor (the next key of the same algorithm to activate) takes over signing,
+    /// possibly in the future; `None` for the newest key.
     pub retired: Option<i64>,
     pub path: PathBuf,
+}
+
+/// Where a key stands at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStatus {
+    /// Published, not signing before `until`.
+    Pending { until: i64 },
+    /// Signing (until `retires`, when a pending successor takes over).
+    Active { retires: Option<i64> },
+    /// Published for verification only, since `at`.
+    Retired { at: i64 },
+}
+
+impl KeyInfo {
+    pub fn status(&self, now: i64) -> KeyStatus {
+        match self.retired {
+            _ if self.activates > now => KeyStatus::Pending {
+                until: self.activates,
+            },
+            Some(at) if at <= now => KeyStatus::Retired { at },
+            retires => KeyStatus::Active { retires },
+        }
+    }
 }
 
 impl KeySet {
@@ -99,7 +131,7 @@ impl KeySet {
                 if !generate_missing {
                     return Err(KeyError::NoKey(alg));
                 }
-                let path = generate_key_file(dir, alg)?;
+                let path = generate_key_file(dir, alg, 0)?;
                 keys.push(load_key_file(&path)?);
             }
         }
@@ -126,30 +158,45 @@ impl KeySet {
             .clone()
     }
 
-    /// Create a new key for `alg` in `dir`; it becomes the active signer once the server
-    /// reloads its keys (SIGHUP, the next housekeeping run, or a restart).
-    pub fn rotate(dir: &Path, alg: SigningAlgorithm) -> Result<String, KeyError> {
-        let path = generate_key_file(dir, alg)?;
-        Ok(load_key_file(&path)?.kid)
+    /// Create a new key for `alg` in `dir`, signing from `delay` seconds on (at once for 0).
+    /// A running server publishes it when it reloads its keys (SIGHUP, within
+    /// `KEY_RELOAD_EVERY`, or a restart) and signs with it once its time has come.
+    pub fn rotate(dir: &Path, alg: SigningAlgorithm, delay: i64) -> Result<KeyInfo, KeyError> {
+        let path = generate_key_file(dir, alg, delay.max(0))?;
+        let key = load_key_file(&path)?;
+        Ok(KeyInfo {
+            alg: key.alg,
+            kid: key.kid,
+            created: key.created,
+            activates: key.activates,
+            retired: None,
+            path,
+        })
     }
 
-    /// Every key in `dir`, newest first per algorithm, with its retirement time: the creation
-    /// time of its successor (the next newer key of the same algorithm).
+    /// Every key in `dir`, latest activation first per algorithm, with its retirement time: the
+    /// activation time of its successor (the next key of the same algorithm to activate).
     pub fn list(dir: &Path) -> Result<Vec<KeyInfo>, KeyError> {
         let mut keys = Self::read_dir(dir)?;
         keys.sort_by(|a, b| {
-            (a.alg.as_str(), b.created, &a.kid).cmp(&(b.alg.as_str(), a.created, &b.kid))
+            (a.alg.as_str(), b.activates, b.created, &a.kid).cmp(&(
+                b.alg.as_str(),
+                a.activates,
+                a.created,
+                &b.kid,
+            ))
         });
         let mut out: Vec<KeyInfo> = Vec::with_capacity(keys.len());
         for k in keys {
             let retired = out
                 .last()
                 .filter(|newer| newer.alg == k.alg)
-                .map(|newer| newer.created);
+                .map(|newer| newer.activates);
             out.push(KeyInfo {
                 alg: k.alg,
                 kid: k.kid,
                 created: k.created,
+                activates: k.activates,
                 retired,
                 path: k.path,
             });
@@ -158,8 +205,8 @@ impl KeySet {
     }
 
     /// Delete the keys retired more than `max_token_lifetime` seconds before `now`: every token
-    /// they signed has expired, so no verifier needs them. The active key of each algorithm is
-    /// never removed. Returns the keys removed.
+    /// they signed has expired, so no verifier needs them. The active key of each algorithm and
+    /// pending keys are never removed. Returns the keys removed.
     pub fn prune(dir: &Path, max_token_lifetime: i64, now: i64) -> Result<Vec<KeyInfo>, KeyError> {
         let mut removed = Vec::new();
         for key in Self::list(dir)? {
@@ -185,24 +232,23 @@ impl KeySet {
         self.snapshot().jwks.clone()
     }
 
-    pub fn active_kid(&self, alg: SigningAlgorithm) -> Option<String> {
+    /// The `kid` of the key that signs for `alg` at `now`.
+    pub fn active_kid(&self, alg: SigningAlgorithm, now: i64) -> Option<String> {
         let s = self.snapshot();
-        s.active.get(&alg).map(|&i| s.keys[i].kid.clone())
+        s.signer(alg, now).map(|k| k.kid.clone())
     }
 
-    /// Sign `claims` as a compact JWS with the active key for `alg`, header `typ` and `kid`.
+    /// Sign `claims` as a compact JWS with the key active for `alg` at `now` (the server's
+    /// clock), header `typ` and `kid`.
     pub fn sign(
         &self,
         alg: SigningAlgorithm,
         typ: &str,
         claims: Map<String, Value>,
+        now: i64,
     ) -> Result<String, KeyError> {
         let s = self.snapshot();
-        let key = s
-            .active
-            .get(&alg)
-            .map(|&i| &s.keys[i])
-            .ok_or(KeyError::NoKey(alg))?;
+        let key = s.signer(alg, now).ok_or(KeyError::NoKey(alg))?;
         let mut header = JwsHeader::new();
         header.set_token_type(typ);
         header.set_key_id(key.kid.clone());
@@ -244,11 +290,15 @@ impl KeySet {
 
 impl Loaded {
     fn from_keys(mut keys: Vec<LoadedKey>) -> Self {
-        keys.sort_by(|a, b| b.created.cmp(&a.created).then(a.kid.cmp(&b.kid)));
-        let mut active = HashMap::new();
+        keys.sort_by(|a, b| {
+            (b.activates, b.created)
+                .cmp(&(a.activates, a.created))
+                .then(a.kid.cmp(&b.kid))
+        });
+        let mut signers: HashMap<SigningAlgorithm, Vec<usize>> = HashMap::new();
         let mut by_kid = HashMap::new();
         for (i, k) in keys.iter().enumerate() {
-            active.entry(k.alg).or_insert(i);
+            signers.entry(k.alg).or_default().push(i);
             by_kid.insert(k.kid.clone(), i);
         }
         let jwks = serde_json::json!({
@@ -257,12 +307,24 @@ impl Loaded {
         let mut files: Vec<PathBuf> = keys.iter().map(|k| k.path.clone()).collect();
         files.sort();
         Self {
-            active,
+            signers,
             keys,
             by_kid,
             jwks: bytes::Bytes::from(jwks.to_string()),
             files,
             verified: VerifiedCache::default(),
         }
+    }
+}
+
+impl Loaded {
+    /// The key of `alg` with the latest activation time not after `now`; when none has come yet
+    /// (only pending keys left, e.g. after a hand edit), the first to activate, rather than none.
+    fn signer(&self, alg: SigningAlgorithm, now: i64) -> Option<&LoadedKey> {
+        let list = self.signers.get(&alg)?;
+        list.iter()
+            .map(|&i| &self.keys[i])
+            .find(|k| k.activates <= now)
+            .or_else(|| list.last().map(|&i| &self.keys[i]))
     }
 }

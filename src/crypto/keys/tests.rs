@@ -31,8 +31,8 @@ fn generates_reuses_signs_and_verifies() {
     let b = KeySet::load_or_generate(dir.path()).unwrap();
     for alg in SigningAlgorithm::ALL {
         assert_eq!(
-            a.active_kid(alg),
-            b.active_kid(alg),
+            a.active_kid(alg, 0),
+            b.active_kid(alg, 0),
             "keys reused across restarts"
         );
     }
@@ -49,7 +49,7 @@ fn generates_reuses_signs_and_verifies() {
     for alg in SigningAlgorithm::ALL {
         let mut claims = Map::new();
         claims.insert("sub".into(), "u1".into());
-        let token = a.sign(alg, "JWT", claims).unwrap();
+        let token = a.sign(alg, "JWT", claims, crate::now()).unwrap();
         let (claims, typ) = b.verify(&token).unwrap();
         assert_eq!(claims["sub"], "u1");
         assert_eq!(typ.as_deref(), Some("JWT"));
@@ -60,7 +60,7 @@ fn generates_reuses_signs_and_verifies() {
         assert!(b.verify(&parts.join(".")).is_err());
     }
     // alg=none with a known kid is refused.
-    let kid = a.active_kid(SigningAlgorithm::RS256).unwrap();
+    let kid = a.active_kid(SigningAlgorithm::RS256, crate::now()).unwrap();
     let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","kid":"{kid}"}}"#));
     let body = URL_SAFE_NO_PAD.encode(br#"{"sub":"u1"}"#);
     assert!(a.verify(&format!("{header}.{body}.")).is_err());
@@ -70,23 +70,27 @@ fn generates_reuses_signs_and_verifies() {
 fn rotate_reload_list_and_prune() {
     let dir = tempfile::tempdir().unwrap();
     let set = KeySet::load_or_generate(dir.path()).unwrap();
-    let old = set.active_kid(SigningAlgorithm::ES256).unwrap();
+    let now = crate::now();
+    let old = set.active_kid(SigningAlgorithm::ES256, now).unwrap();
     let mut claims = Map::new();
     claims.insert("sub".into(), "u1".into());
     let before = set
-        .sign(SigningAlgorithm::ES256, "JWT", claims.clone())
+        .sign(SigningAlgorithm::ES256, "JWT", claims.clone(), now)
         .unwrap();
     assert!(!set.reload().unwrap(), "nothing changed");
 
-    let new = KeySet::rotate(dir.path(), SigningAlgorithm::ES256).unwrap();
+    let new = KeySet::rotate(dir.path(), SigningAlgorithm::ES256, 0)
+        .unwrap()
+        .kid;
     assert_ne!(new, old);
     assert_eq!(
-        set.active_kid(SigningAlgorithm::ES256).unwrap(),
+        set.active_kid(SigningAlgorithm::ES256, now + 1).unwrap(),
         old,
         "not before reload"
     );
     assert!(set.reload().unwrap());
-    assert_eq!(set.active_kid(SigningAlgorithm::ES256).unwrap(), new);
+    let later = crate::now() + 2;
+    assert_eq!(set.active_kid(SigningAlgorithm::ES256, later).unwrap(), new);
     assert!(set.verify(&before).is_ok(), "old tokens still verify");
     let jwks: Value = serde_json::from_slice(&set.jwks_json()).unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 4);
@@ -94,12 +98,16 @@ fn rotate_reload_list_and_prune() {
     let list = KeySet::list(dir.path()).unwrap();
     let old_info = list.iter().find(|k| k.kid == old).unwrap();
     let new_info = list.iter().find(|k| k.kid == new).unwrap();
-    assert_eq!(old_info.retired, Some(new_info.created));
+    assert_eq!(old_info.retired, Some(new_info.activates));
+    assert!(
+        new_info.activates <= new_info.created,
+        "rotated without delay"
+    );
     assert_eq!(new_info.retired, None);
     assert!(list.iter().filter(|k| k.retired.is_none()).count() == 3);
 
     // Not yet: the old key's tokens may still be alive.
-    let retired = new_info.created;
+    let retired = new_info.activates;
     assert!(
         KeySet::prune(dir.path(), 600, retired + 600)
             .unwrap()
@@ -116,14 +124,14 @@ fn rotate_reload_list_and_prune() {
     );
     assert!(set.reload().unwrap());
     assert!(set.verify(&before).is_err());
-    assert_eq!(set.active_kid(SigningAlgorithm::ES256).unwrap(), new);
+    assert_eq!(set.active_kid(SigningAlgorithm::ES256, later).unwrap(), new);
 }
 
 #[test]
 fn reload_never_generates() {
     let dir = tempfile::tempdir().unwrap();
     let set = KeySet::load_or_generate(dir.path()).unwrap();
-    let kid = set.active_kid(SigningAlgorithm::RS256).unwrap();
+    let kid = set.active_kid(SigningAlgorithm::RS256, 0).unwrap();
     for f in fs::read_dir(dir.path()).unwrap() {
         let p = f.unwrap().path();
         if p.file_name()
@@ -137,8 +145,63 @@ fn reload_never_generates() {
     }
     assert!(set.reload().is_err());
     assert_eq!(
-        set.active_kid(SigningAlgorithm::RS256).unwrap(),
+        set.active_kid(SigningAlgorithm::RS256, 0).unwrap(),
         kid,
         "kept"
     );
+}
+
+#[test]
+fn a_prepublished_key_is_published_at_once_and_signs_from_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = KeySet::load_or_generate(dir.path()).unwrap();
+    let alg = SigningAlgorithm::EdDSA;
+    let now = crate::now();
+    let old = set.active_kid(alg, now).unwrap();
+    let pending = KeySet::rotate(dir.path(), alg, 300).unwrap();
+    assert_eq!(pending.activates, pending.created + 300);
+    assert!(set.reload().unwrap());
+    let jwks: Value = serde_json::from_slice(&set.jwks_json()).unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(kids.contains(&pending.kid.as_str()), "published at once");
+    // The old key signs until the new one's time, the new one from then on.
+    let sign = |at: i64| {
+        let token = set.sign(alg, "JWT", Map::new(), at).unwrap();
+        assert!(set.verify(&token).is_ok());
+        let header = token.split('.').next().unwrap();
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        header["kid"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(sign(pending.activates - 1), old);
+    assert_eq!(sign(pending.activates), pending.kid);
+
+    let list = KeySet::list(dir.path()).unwrap();
+    let info = |kid: &str| list.iter().find(|k| k.kid == kid).unwrap().clone();
+    let before = pending.activates - 1;
+    assert_eq!(
+        info(&pending.kid).status(before),
+        KeyStatus::Pending {
+            until: pending.activates
+        }
+    );
+    assert_eq!(
+        info(&old).status(before),
+        KeyStatus::Active {
+            retires: Some(pending.activates)
+        }
+    );
+    assert_eq!(
+        info(&old).status(pending.activates),
+        KeyStatus::Retired {
+            at: pending.activates
+        }
+    );
+    // Not pruned while it still signs, nor the pending key ever.
+    assert!(KeySet::prune(dir.path(), 0, before).unwrap().is_empty());
 }

@@ -21,13 +21,15 @@ pub async fn discovery(State(state): State<AppState>) -> Response {
 }
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
+    // `keys rotate` publishes a new key at least this long (plus the reload interval) before it
+    // signs, so a cached copy never lacks a kid in use (`keys_prepublish_seconds`).
+    let cache = format!("public, max-age={}", state.provider.settings.jwks_max_age);
     (
         [
             (header::CONTENT_TYPE, "application/jwk-set+json"),
-            // Short enough that a rotated-in key is seen before it signs (see `keys rotate`).
-            (header::CACHE_CONTROL, "public, max-age=300"),
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
         ],
+        [(header::CACHE_CONTROL, cache)],
         state.provider.keys.jwks_json(),
     )
         .into_response()
