@@ -4,8 +4,11 @@
 //! The `metrics` facade keeps one recorder per process, shared by the servers other tests run at
 //! the same time, so counters are compared as "moved by at least what this test did".
 
+use std::time::{Duration, Instant};
+
 use prometheus_parse::{Scrape, Value};
 
+use crate::accounts::{free_port, outbox, sign_up, smtp_env, start_with};
 use crate::backend_tests;
 use crate::helpers::*;
 
@@ -102,6 +105,26 @@ backend_tests! {
         let pool = value(&after, "portcullis_db_pool_connections", &[("state", "active")])
             + value(&after, "portcullis_db_pool_connections", &[("state", "idle")]);
         assert!(pool >= 1.0, "the pool has a connection: {pool}");
+    }
+
+    async fn outbox_depth_and_delivery_failures(app: TestApp) {
+        // Nothing listens on the SMTP port: the sign-up mail waits in the outbox and fails.
+        let app = start_with(app.backend, &smtp_env(free_port())).await;
+        let before = scrape(&app, None).await;
+        let (status, _) = sign_up(&app, &browser(), "eli@example.com", PASSWORD, "").await;
+        assert_eq!(status, 200);
+        // Wait until the worker has failed at least once (a deadline, not a timing assertion).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while outbox(&app, "eli@example.com").await[0].attempts < 1 {
+            assert!(Instant::now() < deadline, "the worker never tried");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let after = scrape(&app, None).await;
+        // The depth is this server's own database, read at the scrape.
+        assert_eq!(value(&after, "portcullis_outbox_depth", &[("outbox", "email")]), 1.0);
+        assert_eq!(value(&after, "portcullis_outbox_depth", &[("outbox", "backchannel_logout")]), 0.0);
+        let failures = |s: &Scrape| value(s, "portcullis_outbox_delivery_failures_total", &[("outbox", "email")]);
+        assert!(failures(&after) - failures(&before) >= 1.0);
     }
 
     async fn a_metrics_token_is_required_when_set(app: TestApp) {
