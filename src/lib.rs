@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod domain;
 pub mod email;
 pub mod oauth;
+pub mod observability;
 pub mod oidc;
 pub mod sms;
 pub mod startup;

@@ -91,6 +91,8 @@ impl Application {
         let clock = crate::clock::Clock::default();
         let mailer = crate::email::Mailer::new(&settings.mail, sms, clock.clone())
             .context("cannot set up mail (check the [mail] settings)")?;
+        // Installed before the first request, so none goes uncounted.
+        crate::observability::exporter();
         let limits = crate::accounts::RateLimits::new(&settings.rate_limit);
         let provider = Provider {
             settings: Arc::new(settings),
@@ -145,6 +147,7 @@ impl Application {
             store.clone(),
             self.state.mailer.clone(),
         ));
+        let metrics_upkeep = tokio::spawn(metrics_upkeep());
         let app = web::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         tracing::info!(addr = %self.listener.local_addr()?, "portcullis listening");
         let result = axum::serve(self.listener, app)
@@ -154,6 +157,7 @@ impl Application {
         backchannel.abort();
         key_watch.abort();
         mail_worker.abort();
+        metrics_upkeep.abort();
         store.close().await;
         tracing::info!("portcullis stopped");
         result
@@ -276,6 +280,19 @@ async fn watch_keys(keys: Arc<KeySet>, mut hup: Option<tokio::signal::unix::Sign
             }
             Err(e) => tracing::error!(error = %e, "key reload task failed"),
         }
+    }
+}
+
+/// Installs the metrics recorder, then folds histogram samples in periodically (scrapes do it
+/// too; this bounds memory when nobody scrapes).
+async fn metrics_upkeep() {
+    let Some(exporter) = crate::observability::exporter() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(crate::observability::UPKEEP_EVERY);
+    loop {
+        tick.tick().await;
+        exporter.upkeep();
     }
 }
 

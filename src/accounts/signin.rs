@@ -159,6 +159,30 @@ pub async fn password(
     password: &str,
     now: i64,
 ) -> AccountResult<SignIn> {
+    let result = with_password(acc, caller, identifier, password, now).await;
+    count("password", &result);
+    result
+}
+
+/// Count a sign-in attempt for /metrics (`observability::SIGNINS`).
+fn count(method: &'static str, result: &AccountResult<SignIn>) {
+    let outcome = match result {
+        Ok(SignIn::Done(_)) => "success",
+        Ok(SignIn::VerifyEmailFirst { .. }) => "unverified",
+        Err(AccountError::Invalid(_) | AccountError::Refused(_)) => "failure",
+        Err(AccountError::RateLimited { .. }) => "rate_limited",
+        Err(AccountError::Internal { .. }) => "error",
+    };
+    crate::observability::signin(method, outcome);
+}
+
+async fn with_password(
+    acc: &Accounts,
+    caller: &Caller,
+    identifier: &str,
+    password: &str,
+    now: i64,
+) -> AccountResult<SignIn> {
     let account = Email::parse(identifier)
         .map(|e| e.canonical().to_owned())
         .or_else(|_| Phone::parse(identifier).map(|p| p.as_str().to_owned()))
@@ -338,6 +362,23 @@ pub async fn request_code(
 /// Sign in with a code sent by `request_code`. `Invalid` (field `code`) for any wrong,
 /// expired, used or misdirected code, or an unknown identifier.
 pub async fn verify_code(
+    acc: &Accounts,
+    caller: &Caller,
+    identifier: &str,
+    code: &str,
+    now: i64,
+) -> AccountResult<SignIn> {
+    let result = with_code(acc, caller, identifier, code, now).await;
+    let method = match Identifier::parse(identifier) {
+        Some(Identifier::Email(_)) => "email_code",
+        Some(Identifier::Phone(_)) => "sms_code",
+        None => "code",
+    };
+    count(method, &result);
+    result
+}
+
+async fn with_code(
     acc: &Accounts,
     caller: &Caller,
     identifier: &str,

@@ -33,6 +33,11 @@ pub struct ClientSettingsArgs {
     /// of (repeat for several): an absolute URI.
     #[arg(long = "audience", value_name = "URI")]
     audiences: Vec<String>,
+    /// A browser origin allowed to call /token, /userinfo, /revoke and /introspect (CORS), e.g.
+    /// https://app.example.com (repeat for several; '' returns to the default: none, or for a
+    /// public client the origins of its redirect URIs).
+    #[arg(long = "web-origin", value_name = "ORIGIN")]
+    web_origins: Vec<String>,
     /// client_secret_basic (default) or client_secret_post. A client cannot change between
     /// public (`none`) and confidential: create a new one.
     #[arg(long, value_name = "METHOD")]
@@ -114,6 +119,7 @@ impl ClientSettingsArgs {
             grant_types: list(self.grant_types),
             scopes: list(self.scopes),
             audiences: list(self.audiences),
+            web_origins: list(self.web_origins),
             require_consent: self.require_consent,
             access_token_ttl: self.access_token_ttl,
             refresh_token_idle_ttl: self.refresh_token_idle_ttl,
@@ -144,6 +150,7 @@ fn describe(c: &ClientOut) -> serde_json::Value {
         "grant_types": c.grant_types,
         "scopes": c.scopes,
         "audiences": c.audiences,
+        "web_origins": c.web_origins,
         "id_token_signed_response_alg": c.id_token_signed_response_alg,
         "access_token_ttl": c.access_token_ttl,
         "refresh_token_idle_ttl": c.refresh_token_idle_ttl,

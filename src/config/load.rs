@@ -18,6 +18,7 @@ const SECRET_KEYS: &[&str] = &[
     "mail.smtp_url",
     "mail.smtp_password",
     "sms.http_authorization",
+    "metrics.token",
 ];
 
 /// Loaded settings plus the warnings found on the way (logged once telemetry is up).

@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
 
 use super::secret::Secret;
 use crate::domain::SigningAlgorithm;
@@ -25,6 +26,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub log_level: String,
     pub allow_insecure_http: bool,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` are believed (see
+    /// `web::client_addr`). A list in TOML, or comma-separated in `PORTCULLIS_TRUSTED_PROXIES`.
+    #[serde(deserialize_with = "networks")]
+    pub trusted_proxies: Vec<IpNet>,
     pub tokens: TokenSettings,
     pub session: SessionSettings,
     pub logout: LogoutSettings,
@@ -35,6 +40,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub sms: SmsSettings,
     pub rate_limit: RateLimitSettings,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -154,6 +160,14 @@ pub struct MailSettings {
     pub poll_interval: i64,
 }
 
+/// `GET /metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// When not empty, scrapers must send `Authorization: Bearer <token>`.
+    pub token: Secret,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
@@ -173,4 +187,33 @@ impl Settings {
     pub fn is_https(&self) -> bool {
         self.issuer.starts_with("https://")
     }
+}
+
+/// CIDR blocks (`10.0.0.0/8`, `::1/128`; a bare address is one host), as a list or as one
+/// comma-separated string (how they arrive from the environment).
+fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        List(Vec<String>),
+        Text(String),
+    }
+    let items = match Given::deserialize(d)? {
+        Given::List(list) => list,
+        Given::Text(text) => text.split(',').map(str::to_owned).collect(),
+    };
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{s}` is not an IP network; use CIDR notation such as 10.0.0.0/8"
+                    ))
+                })
+        })
+        .collect()
 }

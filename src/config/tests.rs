@@ -127,3 +127,47 @@ fn key_prepublication_must_outlast_a_cached_jwks() {
     .settings;
     assert_eq!(s.keys_prepublish_seconds, 90);
 }
+
+#[test]
+fn trusted_proxies_as_a_list_or_comma_separated() {
+    assert!(load(&[]).unwrap().settings.trusted_proxies.is_empty());
+    let s = load(&[(
+        "PORTCULLIS_TRUSTED_PROXIES",
+        "127.0.0.1/32, 10.0.0.0/8,::1,2001:db8::/32",
+    )])
+    .unwrap()
+    .settings;
+    let shown: Vec<String> = s.trusted_proxies.iter().map(|n| n.to_string()).collect();
+    assert_eq!(
+        shown,
+        ["127.0.0.1/32", "10.0.0.0/8", "::1/128", "2001:db8::/32"]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("p.toml");
+    std::fs::write(&toml, "trusted_proxies = [\"192.168.0.0/16\"]\n").unwrap();
+    let s = Settings::load_from(Some(&toml), Path::new("/nonexistent"), &[])
+        .unwrap()
+        .settings;
+    assert_eq!(s.trusted_proxies[0].to_string(), "192.168.0.0/16");
+    for bad in ["10.0.0.0/33", "proxy.internal", "10.0.0.0/8;1.2.3.4"] {
+        let e = load(&[("PORTCULLIS_TRUSTED_PROXIES", bad)]).unwrap_err();
+        assert_eq!(e.key, "trusted_proxies", "{bad}");
+    }
+}
+
+#[test]
+fn metrics_token_from_the_environment_or_a_file() {
+    assert_eq!(load(&[]).unwrap().settings.metrics.token.expose(), "");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("token");
+    std::fs::write(&f, "scrape-me\n").unwrap();
+    let s = load(&[("PORTCULLIS_METRICS__TOKEN_FILE", f.to_str().unwrap())])
+        .unwrap()
+        .settings;
+    assert_eq!(s.metrics.token.expose(), "scrape-me");
+    assert_eq!(format!("{:?}", s.metrics.token), "[redacted]");
+    let s = load(&[("PORTCULLIS_METRICS__TOKEN", "t")])
+        .unwrap()
+        .settings;
+    assert_eq!(s.metrics.token.expose(), "t");
+}

@@ -143,6 +143,9 @@ pub struct Client {
     pub backchannel_logout_uri: Option<String>,
     /// Resource indicators (RFC 8707) this client may request tokens for.
     pub audiences: Vec<String>,
+    /// Browser origins (`scheme://host[:port]`) allowed to call the token, userinfo, revocation
+    /// and introspection endpoints (CORS). Empty: see [`Client::allowed_origins`].
+    pub web_origins: Vec<String>,
     /// Refresh-token lifetimes in seconds; `None` uses the server default.
     pub refresh_token_idle_ttl: Option<i64>,
     pub refresh_token_absolute_ttl: Option<i64>,
@@ -174,6 +177,7 @@ impl Client {
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: None,
             audiences: vec![],
+            web_origins: vec![],
             refresh_token_idle_ttl: None,
             refresh_token_absolute_ttl: None,
             created_at: now,
@@ -199,8 +203,36 @@ impl Client {
         self.redirect_uris.iter().any(|r| r == uri)
     }
 
+    /// The origins CORS answers for this client: its `web_origins`, or, when it lists none and is
+    /// a public client (a browser app), the origins of its http(s) redirect URIs.
+    pub fn allowed_origins(&self) -> Vec<String> {
+        if !self.web_origins.is_empty() || self.kind() == ClientKind::Confidential {
+            return self.web_origins.clone();
+        }
+        let mut out: Vec<String> = Vec::new();
+        for o in self.redirect_uris.iter().filter_map(|u| origin_of(u)) {
+            if !out.contains(&o) {
+                out.push(o);
+            }
+        }
+        out
+    }
+
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.iter().any(|g| g == grant.as_str())
+    }
+}
+
+/// The origin (`scheme://host[:port]`, default port left out) of an http(s) URL; `None` for
+/// anything else (custom schemes of native apps have no web origin).
+pub fn origin_of(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    match url.origin() {
+        url::Origin::Tuple(..) => Some(url.origin().ascii_serialization()),
+        url::Origin::Opaque(_) => None,
     }
 }
 
@@ -214,6 +246,7 @@ impl fmt::Debug for Client {
                 &self.secret_hash.as_ref().map(|_| "[redacted]"),
             )
             .field("redirect_uris", &self.redirect_uris)
+            .field("web_origins", &self.web_origins)
             .field(
                 "token_endpoint_auth_method",
                 &self.token_endpoint_auth_method,

@@ -224,6 +224,11 @@ impl Mailer {
                     store.mark_mail_sent(&mail.id, self.clock.now()).await?;
                 }
                 Err(e) => {
+                    crate::observability::delivery_failed(if mail.channel == "sms" {
+                        "sms"
+                    } else {
+                        "email"
+                    });
                     let attempts = mail.attempts + 1;
                     let give_up = attempts >= self.max_attempts;
                     let now = self.clock.now();

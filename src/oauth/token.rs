@@ -70,8 +70,9 @@ pub async fn exchange(
 ) -> Result<GrantOutcome, OAuthError> {
     // `TokenRequest::parse` refused a grant the client may not use; checked again here so a
     // request built by hand cannot skip it.
-    super::grants::request::permit(client, request.grant_type())?;
-    match request {
+    let grant = request.grant_type();
+    super::grants::request::permit(client, grant)?;
+    let outcome = match request {
         TokenRequest::AuthorizationCode(r) => {
             authorization_code::grant(provider, client, r, now).await
         }
@@ -79,7 +80,9 @@ pub async fn exchange(
         TokenRequest::ClientCredentials(r) => {
             client_credentials::grant(provider, client, r, now).await
         }
-    }
+    }?;
+    crate::observability::token_issued(grant.as_str());
+    Ok(outcome)
 }
 
 #[cfg(test)]

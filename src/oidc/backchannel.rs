@@ -141,6 +141,9 @@ async fn deliver(provider: &Provider, http: &reqwest::Client, delivery: Delivery
             }),
         Err(e) => Err(format!("signing failed: {e}")),
     };
+    if result.is_err() {
+        crate::observability::delivery_failed("backchannel_logout");
+    }
     let outcome = match result {
         Ok(()) => {
             tracing::info!(client.id = %client.id, "back-channel logout delivered");

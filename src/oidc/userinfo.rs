@@ -7,11 +7,26 @@ use crate::domain::Scope;
 use crate::oauth::access_token::{self, InvalidToken};
 use crate::oauth::{ErrorCode, OAuthError, Provider};
 
+/// The answer to a userinfo request: the claims or the RFC 6750 error, and the client the access
+/// token was issued to, once the token proved valid (its web origins may read the answer).
+#[derive(Debug)]
+pub struct Answer {
+    pub client_id: Option<String>,
+    pub result: Result<Map<String, Value>, OAuthError>,
+}
+
 /// Claims for the bearer of `token`, or the RFC 6750 error to answer with.
-pub async fn userinfo(
+pub async fn userinfo(provider: &Provider, token: Option<&str>, now: i64) -> Answer {
+    let mut client_id = None;
+    let result = claims(provider, token, now, &mut client_id).await;
+    Answer { client_id, result }
+}
+
+async fn claims(
     provider: &Provider,
     token: Option<&str>,
     now: i64,
+    client_id: &mut Option<String>,
 ) -> Result<Map<String, Value>, OAuthError> {
     let token = token.ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "no access token"))?;
     let claims = access_token::validate(provider, token, now)
@@ -24,6 +39,7 @@ pub async fn userinfo(
             };
             OAuthError::new(ErrorCode::InvalidToken, msg)
         })?;
+    *client_id = Some(claims.client_id.clone());
     let scope = Scope::parse(&claims.scope).unwrap_or_default();
     if !scope.contains("openid") {
         return Err(OAuthError::new(

@@ -161,6 +161,11 @@ pub trait CoreStore: Send + Sync + 'static {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
     async fn close(&self);
+    /// The connection pool now: (open connections, idle ones), for /metrics.
+    fn pool_usage(&self) -> (u32, u32);
+    /// Messages waiting for delivery, per outbox: `email`, `sms` (mail outbox rows neither sent
+    /// nor given up) and `backchannel_logout` (queued logout tokens), for /metrics.
+    async fn outbox_depths(&self) -> StoreResult<Vec<(&'static str, i64)>>;
 
     // Users
     async fn create_user(&self, user: &NewUser, now: i64) -> StoreResult<User>;

@@ -80,6 +80,7 @@ pub(crate) struct ClientRow {
     pub post_logout_redirect_uris: String,
     pub backchannel_logout_uri: Option<String>,
     pub audiences: String,
+    pub web_origins: String,
     pub refresh_token_idle_ttl: Option<i64>,
     pub refresh_token_absolute_ttl: Option<i64>,
     pub created_at: i64,
@@ -118,6 +119,7 @@ impl TryFrom<ClientRow> for Client {
             post_logout_redirect_uris: list(&r.post_logout_redirect_uris)?,
             backchannel_logout_uri: r.backchannel_logout_uri,
             audiences: list(&r.audiences)?,
+            web_origins: list(&r.web_origins)?,
             refresh_token_idle_ttl: r.refresh_token_idle_ttl,
             refresh_token_absolute_ttl: r.refresh_token_absolute_ttl,
             created_at: r.created_at,
@@ -127,7 +129,7 @@ impl TryFrom<ClientRow> for Client {
     }
 }
 
-pub(crate) const CLIENT_COLUMNS: &str = "id, name, secret_hash, redirect_uris, grant_types, scopes, token_endpoint_auth_method, id_token_signed_response_alg, access_token_ttl, require_consent, post_logout_redirect_uris, backchannel_logout_uri, audiences, refresh_token_idle_ttl, refresh_token_absolute_ttl, created_at, updated_at, disabled_at";
+pub(crate) const CLIENT_COLUMNS: &str = "id, name, secret_hash, redirect_uris, grant_types, scopes, token_endpoint_auth_method, id_token_signed_response_alg, access_token_ttl, require_consent, post_logout_redirect_uris, backchannel_logout_uri, audiences, web_origins, refresh_token_idle_ttl, refresh_token_absolute_ttl, created_at, updated_at, disabled_at";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct CodeRow {

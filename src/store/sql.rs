@@ -26,6 +26,30 @@ macro_rules! impl_sql_store {
                 self.pool.close().await;
             }
 
+            fn pool_usage(&self) -> (u32, u32) {
+                let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+                (self.pool.size(), idle)
+            }
+
+            async fn outbox_depths(&self) -> $crate::store::StoreResult<Vec<(&'static str, i64)>> {
+                let waiting: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT channel, COUNT(*) FROM mail_outbox \
+                     WHERE sent_at IS NULL AND failed_at IS NULL GROUP BY channel",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let (logout,): (i64,) =
+                    sqlx::query_as("SELECT COUNT(*) FROM backchannel_deliveries")
+                        .fetch_one(&self.pool)
+                        .await?;
+                let count = |c: &str| waiting.iter().find(|(ch, _)| ch == c).map_or(0, |(_, n)| *n);
+                Ok(vec![
+                    ("email", count("email")),
+                    ("sms", count("sms")),
+                    ("backchannel_logout", logout),
+                ])
+            }
+
             async fn create_user(
                 &self,
                 user: &$crate::domain::NewUser,
@@ -144,8 +168,9 @@ macro_rules! impl_sql_store {
                     "INSERT INTO clients (id, name, secret_hash, redirect_uris, grant_types, scopes, \
                      token_endpoint_auth_method, id_token_signed_response_alg, access_token_ttl, \
                      require_consent, post_logout_redirect_uris, backchannel_logout_uri, audiences, \
-                     refresh_token_idle_ttl, refresh_token_absolute_ttl, created_at, updated_at, disabled_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                     refresh_token_idle_ttl, refresh_token_absolute_ttl, created_at, updated_at, disabled_at, \
+                     web_origins) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
                 )
                 .bind(&c.id)
                 .bind(&c.name)
@@ -165,6 +190,7 @@ macro_rules! impl_sql_store {
                 .bind(c.created_at)
                 .bind(c.updated_at)
                 .bind(c.disabled_at)
+                .bind(to_json(&c.web_origins))
                 .execute(&self.pool)
                 .await
                 .map_err($crate::store::map_unique)?;
@@ -206,7 +232,8 @@ macro_rules! impl_sql_store {
                      scopes = $6, token_endpoint_auth_method = $7, id_token_signed_response_alg = $8, \
                      access_token_ttl = $9, require_consent = $10, post_logout_redirect_uris = $11, \
                      backchannel_logout_uri = $12, audiences = $13, refresh_token_idle_ttl = $14, \
-                     refresh_token_absolute_ttl = $15, updated_at = $16, disabled_at = $17 WHERE id = $1",
+                     refresh_token_absolute_ttl = $15, updated_at = $16, disabled_at = $17, \
+                     web_origins = $18 WHERE id = $1",
                 )
                 .bind(&c.id)
                 .bind(&c.name)
@@ -225,6 +252,7 @@ macro_rules! impl_sql_store {
                 .bind(c.refresh_token_absolute_ttl)
                 .bind(c.updated_at)
                 .bind(c.disabled_at)
+                .bind(to_json(&c.web_origins))
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() == 1)

@@ -1,7 +1,10 @@
 //! HTTP: one router listing every route, the middleware stack, and the hosted pages.
 
 pub mod admin;
+pub mod client_addr;
+pub mod cors;
 pub mod csrf;
+pub mod metrics;
 pub mod nul;
 pub mod oauth;
 pub mod pages;
@@ -11,8 +14,10 @@ pub mod state;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::Method;
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::routing::get;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{MethodRouter, get};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -109,25 +114,43 @@ pub fn router(state: AppState) -> Router {
             "/authorize",
             get(oauth::authorize::get).post(oauth::authorize::post),
         )
-        .route("/token", axum::routing::post(oauth::token::token))
-        .route("/revoke", axum::routing::post(oauth::revoke::revoke))
+        .route(
+            "/token",
+            cors_for(axum::routing::post(oauth::token::token), &state, POST),
+        )
+        .route(
+            "/revoke",
+            cors_for(axum::routing::post(oauth::revoke::revoke), &state, POST),
+        )
         .route(
             "/introspect",
-            axum::routing::post(oauth::introspect::introspect),
+            cors_for(
+                axum::routing::post(oauth::introspect::introspect),
+                &state,
+                POST,
+            ),
         )
         .route(
             "/userinfo",
-            get(oauth::userinfo::userinfo).post(oauth::userinfo::userinfo),
+            cors_for(
+                get(oauth::userinfo::userinfo).post(oauth::userinfo::userinfo),
+                &state,
+                GET_POST,
+            ),
         )
-        .route("/jwks.json", get(oauth::discovery::jwks))
+        .route(
+            "/jwks.json",
+            get(oauth::discovery::jwks).layer(from_fn(cors::public)),
+        )
         .route(
             "/.well-known/openid-configuration",
-            get(oauth::discovery::discovery),
+            get(oauth::discovery::discovery).layer(from_fn(cors::public)),
         )
         .route(
             "/.well-known/oauth-authorization-server",
-            get(oauth::discovery::discovery),
+            get(oauth::discovery::discovery).layer(from_fn(cors::public)),
         )
+        .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(oauth::health::healthz))
         .route("/readyz", get(oauth::health::readyz))
         .merge(admin::api::router())
@@ -137,6 +160,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             pages::render_error_pages,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            client_addr::resolve,
         ))
         .layer(axum::middleware::from_fn_with_state(state, nul::refuse_nul))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -162,6 +189,24 @@ pub fn router(state: AppState) -> Router {
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+        // Outermost: every answer is counted, refusals before the handler and panics included.
+        .layer(from_fn(metrics::record))
+}
+
+const POST: &[Method] = &[Method::POST];
+const GET_POST: &[Method] = &[Method::GET, Method::POST];
+
+/// `route` answering browser apps of registered origins (`web::cors::registered`).
+fn cors_for(
+    route: MethodRouter<AppState>,
+    state: &AppState,
+    methods: &'static [Method],
+) -> MethodRouter<AppState> {
+    let with = cors::Registered {
+        state: state.clone(),
+        methods,
+    };
+    route.layer(from_fn_with_state(with, cors::registered))
 }
 
 fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

@@ -165,7 +165,7 @@ pub(crate) async fn post_form(
         .expect("POST")
 }
 
-async fn sign_up(
+pub(crate) async fn sign_up(
     app: &TestApp,
     browser: &reqwest::Client,
     email: &str,

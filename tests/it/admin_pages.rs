@@ -198,8 +198,14 @@ backend_tests! {
         assert_eq!(status, 422);
         assert!(html.contains("non-loopback"));
         let (status, html, _) = post(&app, &b, "/admin/clients", &[("csrf", &csrf_of(&html)), ("name", "Portal"),
+            ("token_endpoint_auth_method", "client_secret_basic"), ("redirect_uris", "https://portal.example/cb"),
+            ("web_origins", "https://portal.example/app")]).await;
+        assert_eq!(status, 422);
+        assert!(html.contains("web_origins"), "the field is named");
+        let (status, html, _) = post(&app, &b, "/admin/clients", &[("csrf", &csrf_of(&html)), ("name", "Portal"),
             ("token_endpoint_auth_method", "client_secret_basic"), ("redirect_uris", "https://portal.example/cb\nhttp://127.0.0.1:8000/cb"),
-            ("grant_types", "authorization_code refresh_token"), ("scopes", "openid email groups")]).await;
+            ("grant_types", "authorization_code refresh_token"), ("scopes", "openid email groups"),
+            ("web_origins", "https://portal.example\nhttp://127.0.0.1:8000")]).await;
         assert_eq!(status, 201, "{html}");
         assert!(html.contains("id=\"client-secret\""));
         let doc = scraper::Html::parse_document(&html);
@@ -207,7 +213,12 @@ backend_tests! {
         let client_id = doc.select(&id_sel).next().unwrap().text().collect::<String>();
         let client = app.provider.store.find_client(&client_id).await.unwrap().unwrap();
         assert_eq!(client.redirect_uris, vec!["https://portal.example/cb", "http://127.0.0.1:8000/cb"]);
+        assert_eq!(client.web_origins, vec!["https://portal.example", "http://127.0.0.1:8000"]);
         let (_, html, _) = get(&app, &b, &format!("/admin/clients/{client_id}")).await;
+        let doc = scraper::Html::parse_document(&html);
+        let field = scraper::Selector::parse("textarea[name=web_origins]").unwrap();
+        let shown: String = doc.select(&field).next().expect("web_origins field").text().collect();
+        assert_eq!(shown, "https://portal.example\nhttp://127.0.0.1:8000");
         assert!(!html.contains("id=\"client-secret\""), "shown only once");
         let (status, html, _) = post(&app, &b, &format!("/admin/clients/{client_id}"), &[("csrf", &csrf_of(&html)), ("action", "rotate_secret")]).await;
         assert_eq!(status, 200);

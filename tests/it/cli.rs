@@ -384,6 +384,8 @@ backend_tests! {
             ("public client_credentials", json!({"token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]}),
                 vec!["--public", "--grant-type", "client_credentials"]),
             ("blank name", json!({"name": " "}), vec!["--name", " "]),
+            ("web origin with a path", json!({"web_origins": ["https://app.example/cb"]}), vec!["--web-origin", "https://app.example/cb"]),
+            ("http web origin", json!({"web_origins": ["http://app.example"]}), vec!["--web-origin", "http://app.example"]),
         ];
         let before = app.provider.store.list_clients().await.unwrap().len();
         for (case, fields, flags) in &cases {
@@ -449,10 +451,13 @@ backend_tests! {
         let out = cli_on(&app, &[
             "client", "create", "--name", "Billing", "--json", "--grant-type", "client_credentials",
             "--audience", "https://api.example.com", "--refresh-token-idle-ttl", "60",
+            "--web-origin", "https://Billing.example.com", "--web-origin", "http://127.0.0.1:5173",
         ]);
         assert!(out.status.success(), "{}", stderr(&out));
         let created: Value = serde_json::from_slice(&out.stdout).unwrap();
         let id = created["client_id"].as_str().unwrap().to_owned();
+        let stored = app.provider.store.find_client(&id).await.unwrap().unwrap();
+        assert_eq!(stored.web_origins, ["https://billing.example.com", "http://127.0.0.1:5173"]);
         let secret = created["client_secret"].as_str().unwrap().to_owned();
 
         // A new secret, shown once; the old one stops working.

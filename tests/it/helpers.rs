@@ -302,6 +302,7 @@ impl TestApp {
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: None,
             audiences: vec![],
+            web_origins: vec![],
             refresh_token_idle_ttl: None,
             refresh_token_absolute_ttl: None,
             created_at: now,

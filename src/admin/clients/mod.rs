@@ -32,6 +32,11 @@ pub struct ClientOut {
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
     pub audiences: Vec<String>,
+    /// Browser origins registered for CORS (empty: the default, see `allowed_origins`).
+    pub web_origins: Vec<String>,
+    /// The origins CORS answers for: `web_origins`, or for a public client that lists none, the
+    /// origins of its http(s) redirect URIs. Read-only.
+    pub allowed_origins: Vec<String>,
     pub require_consent: bool,
     pub access_token_ttl: Option<i64>,
     pub refresh_token_idle_ttl: Option<i64>,
@@ -59,6 +64,8 @@ impl From<&Client> for ClientOut {
             grant_types: c.grant_types.clone(),
             scopes: c.scopes.clone(),
             audiences: c.audiences.clone(),
+            web_origins: c.web_origins.clone(),
+            allowed_origins: c.allowed_origins(),
             require_consent: c.require_consent,
             access_token_ttl: c.access_token_ttl,
             refresh_token_idle_ttl: c.refresh_token_idle_ttl,
@@ -86,6 +93,9 @@ pub struct ClientInput {
     pub grant_types: Option<Vec<String>>,
     pub scopes: Option<Vec<String>>,
     pub audiences: Option<Vec<String>>,
+    /// Browser origins (`https://app.example.com`, no path) allowed to call the token,
+    /// userinfo, revocation and introspection endpoints; `[]` returns to the default.
+    pub web_origins: Option<Vec<String>>,
     pub require_consent: Option<bool>,
     pub access_token_ttl: Option<i64>,
     pub refresh_token_idle_ttl: Option<i64>,
@@ -189,6 +199,7 @@ pub async fn create<'a>(
         }
         Err(e) => return Err(e.into()),
     }
+    ctx.clients.invalidate(&client.id);
     let out = ClientOut::from(&client);
     audit::record(
         ctx.store,

@@ -6,6 +6,8 @@
 //!   plain http elsewhere only with `allow_insecure_http` (test setups); at most 50 URIs of up
 //!   to 2000 characters;
 //! - the back-channel logout URI: the same, and http(s) only;
+//! - web origins (CORS): `scheme://host[:port]` only, https or http on a loopback host (any http
+//!   host with `allow_insecure_http`), at most 50;
 //! - audiences: resource indicators, absolute URIs without a fragment (RFC 8707 §2), at most 20
 //!   of up to 500 characters;
 //! - lifetimes: access token 30–86400 s, refresh token idle and absolute 60–31536000 s (`0`: the
@@ -77,6 +79,47 @@ fn backchannel_uri(allow_insecure_http: bool, u: &str) -> AdminResult<String> {
         ));
     }
     Ok(u)
+}
+
+/// A web origin (RFC 6454 §6.2 serialisation, as browsers send in `Origin`): scheme, host and
+/// an optional port; no path, query, fragment or user info; stored lower-case, default port left
+/// out.
+fn web_origin(allow_insecure_http: bool, o: &str) -> AdminResult<String> {
+    const FIELD: &str = "web_origins";
+    let o = o.trim();
+    let bad = |why: &str| AdminError::invalid(FIELD, format!("`{o}` {why}"));
+    if o.len() > MAX_URI_LEN {
+        return Err(bad("is too long"));
+    }
+    let url = url::Url::parse(o).map_err(|_| {
+        bad("is not an origin; use scheme://host[:port], e.g. https://app.example.com")
+    })?;
+    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+        return Err(bad("is not an origin; use https://host[:port]"));
+    }
+    let serialised = url.origin().ascii_serialization();
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || o.contains(['?', '#'])
+        || url.path() != "/"
+        || o.ends_with('/')
+    {
+        return Err(bad(&format!(
+            "is not an origin: leave out the path, query and user info (use {serialised})"
+        )));
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback && !allow_insecure_http {
+        return Err(bad("must use https (http only for loopback hosts)"));
+    }
+    Ok(serialised)
 }
 
 /// A resource indicator (RFC 8707 §2): an absolute URI without a fragment.
@@ -190,6 +233,22 @@ pub(super) fn apply(
             ));
         }
         c.audiences = list.iter().map(|a| audience(a)).collect::<Result<_, _>>()?;
+    }
+    if let Some(list) = &input.web_origins {
+        if list.len() > MAX_URIS {
+            return Err(AdminError::invalid(
+                "web_origins",
+                format!("at most {MAX_URIS} origins"),
+            ));
+        }
+        let mut out: Vec<String> = Vec::new();
+        for o in list {
+            let o = web_origin(allow_insecure_http, o)?;
+            if !out.contains(&o) {
+                out.push(o);
+            }
+        }
+        c.web_origins = out;
     }
     if let Some(v) = input.require_consent {
         c.require_consent = v;
@@ -378,6 +437,58 @@ mod tests {
             };
             assert_eq!(refused(input), "name");
         }
+    }
+
+    #[test]
+    fn web_origins_are_bare_origins() {
+        for bad in [
+            "https://app.example.com/",
+            "https://app.example.com/cb",
+            "https://app.example.com?x=1",
+            "https://user@app.example.com",
+            "http://app.example.com",
+            "ftp://app.example.com",
+            "app.example.com",
+            "*",
+            "null",
+            "com.example.app:/cb",
+        ] {
+            let input = ClientInput {
+                web_origins: Some(vec![bad.into()]),
+                ..Default::default()
+            };
+            assert_eq!(refused(input), "web_origins", "{bad}");
+        }
+        let input = ClientInput {
+            web_origins: Some(vec![
+                "https://App.Example.com:443".into(),
+                " http://127.0.0.1:5173 ".into(),
+                "http://localhost:3000".into(),
+                "https://app.example.com".into(),
+            ]),
+            ..Default::default()
+        };
+        let mut c = client();
+        apply(false, &mut c, &input).unwrap();
+        assert_eq!(
+            c.web_origins,
+            [
+                "https://app.example.com",
+                "http://127.0.0.1:5173",
+                "http://localhost:3000"
+            ]
+        );
+        // A confidential client without web_origins allows none; a public one its redirect
+        // URIs' origins.
+        assert_eq!(client().allowed_origins(), Vec::<String>::new());
+        let mut public = client();
+        public.token_endpoint_auth_method = TokenEndpointAuthMethod::None;
+        public.redirect_uris = vec![
+            "https://spa.example.com/cb".into(),
+            "https://spa.example.com/other".into(),
+            "com.example.app:/cb".into(),
+        ];
+        assert_eq!(public.allowed_origins(), ["https://spa.example.com"]);
     }
 
     #[test]

@@ -209,6 +209,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: None,
             audiences: vec![],
+            web_origins: vec![],
             refresh_token_idle_ttl: None,
             refresh_token_absolute_ttl: None,
             created_at: 0,

@@ -1,4 +1,5 @@
-//! Discovery and JWKS: bytes serialised once at start, cacheable, readable cross-origin.
+//! Discovery and JWKS: bytes serialised once at start, cacheable, readable cross-origin (the
+//! `Access-Control-Allow-Origin: *` comes from `web::cors::public`).
 
 use axum::extract::State;
 use axum::http::header;
@@ -13,7 +14,6 @@ pub async fn discovery(State(state): State<AppState>) -> Response {
         [
             (header::CONTENT_TYPE, JSON),
             (header::CACHE_CONTROL, "public, max-age=3600"),
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
         ],
         state.discovery.clone(),
     )
@@ -27,7 +27,6 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/jwk-set+json"),
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
         ],
         [(header::CACHE_CONTROL, cache)],
         state.provider.keys.jwks_json(),

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use crate::domain::ClientKind;
+use crate::domain::{Client, ClientKind};
 use crate::oauth::OAuthError;
 use crate::oauth::introspection::{self, IntrospectionRequest};
 use crate::web::state::AppState;
@@ -18,7 +18,8 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match handle(&state, &headers, &body).await {
+    let mut client = None;
+    let mut resp = match handle(&state, &headers, &body, &mut client).await {
         Ok(m) => (super::no_store(), Json(m)).into_response(),
         Err(e) => {
             if e.code != crate::oauth::ErrorCode::ServerError {
@@ -26,19 +27,23 @@ pub async fn introspect(
             }
             super::json_error(&e)
         }
-    }
+    };
+    crate::web::cors::share_with(&mut resp, client.as_ref());
+    resp
 }
 
 async fn handle(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
+    authenticated: &mut Option<Client>,
 ) -> Result<Map<String, Value>, OAuthError> {
     let (form, client) = super::token::authenticated_form(state, headers, body).await?;
+    let client = authenticated.insert(client);
     // A public client proves nothing about itself: it may not probe tokens.
     if client.kind() != ClientKind::Confidential {
         return Err(OAuthError::invalid_client());
     }
     let request = IntrospectionRequest::parse(&form)?;
-    introspection::introspect(&state.provider, &client, &request.token, state.now()).await
+    introspection::introspect(&state.provider, client, &request.token, state.now()).await
 }

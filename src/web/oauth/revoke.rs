@@ -6,12 +6,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::domain::Client;
 use crate::oauth::OAuthError;
 use crate::oauth::revocation::{self, RevocationRequest};
 use crate::web::state::AppState;
 
 pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match handle(&state, &headers, &body).await {
+    let mut client = None;
+    let mut resp = match handle(&state, &headers, &body, &mut client).await {
         Ok(()) => (StatusCode::OK, super::no_store()).into_response(),
         Err(e) => {
             if e.code != crate::oauth::ErrorCode::ServerError {
@@ -19,11 +21,19 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
             }
             super::json_error(&e)
         }
-    }
+    };
+    crate::web::cors::share_with(&mut resp, client.as_ref());
+    resp
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    authenticated: &mut Option<Client>,
+) -> Result<(), OAuthError> {
     let (form, client) = super::token::authenticated_form(state, headers, body).await?;
+    let client = authenticated.insert(client);
     let request = RevocationRequest::parse(&form)?;
-    revocation::revoke(&state.provider, &client, &request.token, state.now()).await
+    revocation::revoke(&state.provider, client, &request.token, state.now()).await
 }

@@ -14,7 +14,8 @@ use crate::oauth::token::{self, TokenRequest, TokenResponse};
 use crate::web::state::AppState;
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match handle(&state, &headers, &body).await {
+    let mut client = None;
+    let mut resp = match handle(&state, &headers, &body, &mut client).await {
         Ok(resp) => (super::no_store(), Json(resp)).into_response(),
         Err(e) => {
             if e.code != crate::oauth::ErrorCode::ServerError {
@@ -22,7 +23,9 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
             }
             super::json_error(&e)
         }
-    }
+    };
+    crate::web::cors::share_with(&mut resp, client.as_ref());
+    resp
 }
 
 /// Authenticate, read the typed request, run its grant, and have `oidc` add the ID token.
@@ -30,12 +33,14 @@ async fn handle(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
+    authenticated: &mut Option<Client>,
 ) -> Result<TokenResponse, OAuthError> {
     let (form, client) = authenticated_form(state, headers, body).await?;
-    let request = TokenRequest::parse(&form, &client)?;
+    let client = authenticated.insert(client);
+    let request = TokenRequest::parse(&form, client)?;
     let now = state.now();
-    let outcome = token::exchange(&state.provider, &client, request, now).await?;
-    crate::oidc::token::respond(&state.provider, &client, outcome, now)
+    let outcome = token::exchange(&state.provider, client, request, now).await?;
+    crate::oidc::token::respond(&state.provider, client, outcome, now)
 }
 
 /// A form POST with client authentication (RFC 6749 §2.3), as the token, revocation and

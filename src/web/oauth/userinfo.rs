@@ -17,7 +17,26 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim())
         .filter(|t| !t.is_empty());
-    match userinfo::userinfo(&state.provider, token, state.now()).await {
+    let answer = userinfo::userinfo(&state.provider, token, state.now()).await;
+    let mut resp = respond(answer.result);
+    // Only a cross-origin request needs to know which origins may read the answer.
+    if let Some(id) = answer
+        .client_id
+        .filter(|_| headers.contains_key(header::ORIGIN))
+    {
+        let provider = &state.provider;
+        match provider.clients.find(provider.store.as_ref(), &id).await {
+            Ok(client) => crate::web::cors::share_with(&mut resp, client.as_ref()),
+            Err(e) => tracing::warn!(error = %e, "userinfo: cannot load the client's origins"),
+        }
+    }
+    resp
+}
+
+fn respond(
+    result: Result<serde_json::Map<String, serde_json::Value>, crate::oauth::OAuthError>,
+) -> Response {
+    match result {
         Ok(claims) => (super::no_store(), Json(claims)).into_response(),
         Err(e) if e.code == ErrorCode::ServerError => super::json_error(&e),
         Err(e) => {

@@ -2,10 +2,8 @@
 //! Allow and Deny. The form is CSRF-protected and bound to its waiting authorization request
 //! (`rid`): answering consumes the request, so a replayed or foreign form fails.
 
-use std::net::SocketAddr;
-
 use axum::Form;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -16,6 +14,7 @@ use crate::audit::{Event, action};
 use crate::domain::scope_description;
 use crate::oauth::authorize::{self};
 use crate::oauth::{ErrorCode, OAuthError};
+use crate::web::client_addr::ClientIp;
 use crate::web::oauth::authorize::{issue, respond};
 use crate::web::state::AppState;
 use crate::web::{csrf, session};
@@ -90,7 +89,7 @@ fn other_session(state: &AppState) -> Response {
 
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     headers: HeaderMap,
     jar: CookieJar,
     Form(form): Form<ConsentForm>,

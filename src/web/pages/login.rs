@@ -247,6 +247,6 @@ pub async fn active_client(
 }
 
 /// Where a request came from, for sessions and the audit log.
-pub fn origin(peer: std::net::SocketAddr, headers: &axum::http::HeaderMap) -> crate::audit::Origin {
-    super::caller(peer, headers).origin()
+pub fn origin(ip: std::net::IpAddr, headers: &axum::http::HeaderMap) -> crate::audit::Origin {
+    super::caller(ip, headers).origin()
 }

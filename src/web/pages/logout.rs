@@ -4,11 +4,9 @@
 //! when registered), a "signed out" page, or — when the request cannot be tied to this browser's
 //! session — a CSRF-protected confirmation page first.
 
-use std::net::SocketAddr;
-
 use axum::Form;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar};
@@ -19,6 +17,7 @@ use crate::audit::{Event, Origin, action};
 use crate::crypto::hash_secret;
 use crate::oidc::logout::{self, LogoutRequest};
 use crate::store::Session;
+use crate::web::client_addr::ClientIp;
 use crate::web::oauth::authorize::redirect;
 use crate::web::oauth::{form_pairs, is_form};
 use crate::web::state::AppState;
@@ -39,7 +38,7 @@ pub struct ConfirmForm {
 
 pub async fn get(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     headers: HeaderMap,
     jar: CookieJar,
     RawQuery(query): RawQuery,
@@ -51,7 +50,7 @@ pub async fn get(
 
 pub async fn post(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     headers: HeaderMap,
     jar: CookieJar,
     body: Bytes,
@@ -105,7 +104,7 @@ async fn handle(
 
 pub async fn confirm(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     headers: HeaderMap,
     jar: CookieJar,
     Form(form): Form<ConfirmForm>,

@@ -13,9 +13,9 @@ pub mod reset;
 pub mod signup;
 pub mod verify;
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRef, FromRequestParts, State};
+use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -24,6 +24,7 @@ use axum_extra::extract::cookie::CookieJar;
 use crate::accounts::{AccountError, Caller, FieldErrors, Refusal};
 use crate::domain::User;
 use crate::store::Session;
+use crate::web::client_addr::ClientIp;
 use crate::web::state::AppState;
 
 const STYLESHEET: &str = include_str!("../../../templates/portcullis.css");
@@ -252,10 +253,10 @@ fn accept_language(headers: &HeaderMap) -> Option<String> {
     (!first.is_empty() && first.len() <= 35).then(|| first.to_owned())
 }
 
-/// Who sent the request: the peer address, the browser, its language.
-pub fn caller(peer: SocketAddr, headers: &HeaderMap) -> Caller {
+/// Who sent the request: the client address (`client_addr`), the browser, its language.
+pub fn caller(ip: IpAddr, headers: &HeaderMap) -> Caller {
     Caller {
-        ip: peer.ip(),
+        ip,
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -264,19 +265,15 @@ pub fn caller(peer: SocketAddr, headers: &HeaderMap) -> Caller {
     }
 }
 
-/// `Caller` as an extractor (needs the server's `ConnectInfo<SocketAddr>`).
+/// `Caller` as an extractor (its address from [`ClientIp`]).
 pub struct Who(pub Caller);
 
 impl<S: Send + Sync> FromRequestParts<S> for Who {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0)
-            .ok_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
-        Ok(Self(caller(peer, &parts.headers)))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        Ok(Self(caller(ip, &parts.headers)))
     }
 }
 

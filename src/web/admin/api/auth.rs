@@ -5,9 +5,7 @@
 //! - a client (a client-credentials token, `sub` = `client_id`) that is active and whose allowed
 //!   scopes include `portcullis:admin`.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
@@ -15,6 +13,7 @@ use super::problem::Problem;
 use crate::admin::{ADMIN_ROLE, Actor};
 use crate::domain::ADMIN_SCOPE;
 use crate::oauth::access_token;
+use crate::web::client_addr::ClientIp;
 use crate::web::state::AppState;
 
 /// An authenticated administrator; handlers take it as an extractor.
@@ -43,10 +42,7 @@ impl FromRequestParts<AppState> for Admin {
             ));
         }
         let origin = crate::audit::Origin {
-            ip: parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
+            ip: parts.extensions.get::<ClientIp>().map(|c| c.0.to_string()),
             user_agent: parts
                 .headers
                 .get(header::USER_AGENT)

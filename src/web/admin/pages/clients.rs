@@ -91,6 +91,7 @@ pub struct ClientForm {
     grant_types: Option<String>,
     scopes: Option<String>,
     audiences: Option<String>,
+    web_origins: Option<String>,
     require_consent: Option<String>,
     access_token_ttl: Option<String>,
     id_token_signed_response_alg: Option<String>,
@@ -124,6 +125,7 @@ impl ClientForm {
             grant_types: lines(&self.grant_types),
             scopes: lines(&self.scopes),
             audiences: lines(&self.audiences),
+            web_origins: lines(&self.web_origins),
             require_consent: Some(self.require_consent.is_some()),
             access_token_ttl: ttl,
             refresh_token_idle_ttl: None,
@@ -200,6 +202,8 @@ fn detail_page(
             "grant_types": client.grant_types.join(" "),
             "scopes": client.scopes.join(" "),
             "audiences": client.audiences.join("\n"),
+            "web_origins": client.web_origins.join("\n"),
+            "allowed_origins": client.allowed_origins.join(" "),
         }),
     );
     ctx.insert("created", &when(client.created_at));

@@ -12,10 +12,8 @@ pub mod dashboard;
 pub mod groups;
 pub mod users;
 
-use std::net::SocketAddr;
-
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -26,6 +24,7 @@ use tera::Context;
 
 use crate::admin::{ADMIN_ROLE, Actor, AdminError};
 use crate::domain::User;
+use crate::web::client_addr::ClientIp;
 use crate::web::state::AppState;
 use crate::web::{csrf, session};
 
@@ -135,12 +134,8 @@ impl FromRequestParts<AppState> for AdminPage {
                 "This page is for administrators.",
             ));
         }
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0);
         let origin = crate::audit::Origin {
-            ip: peer.map(|p| p.ip().to_string()),
+            ip: parts.extensions.get::<ClientIp>().map(|c| c.0.to_string()),
             user_agent: user_agent(&parts.headers),
         };
         Ok(Self {
