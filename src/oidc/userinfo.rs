@@ -7,13 +7,13 @@ use crate::domain::Scope;
 use crate::oauth::access_token::{self, InvalidToken};
 use crate::oauth::{ErrorCode, OAuthError, Provider};
 
-/// Claims for the bearer of `token`, or the RFC 6750 error to answer with.
+/// Claims for the bearer of `token`, or the RFC 6750 error to answer with. (A request without
+/// any token is answered by the caller with a bare challenge: RFC 6750 §3.1 gives it no error.)
 pub async fn userinfo(
     provider: &Provider,
-    token: Option<&str>,
+    token: &str,
     now: i64,
 ) -> Result<Map<String, Value>, OAuthError> {
-    let token = token.ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "no access token"))?;
     let claims = access_token::validate(provider, token, now)
         .await
         .map_err(|e| {

@@ -17,6 +17,7 @@ mod browser;
 mod cli;
 mod cross;
 mod flow;
+mod hardening;
 mod phone;
 mod sessions;
 mod tokens;

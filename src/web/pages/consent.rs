@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 
-use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +16,7 @@ use crate::domain::scope_description;
 use crate::oauth::authorize::{self};
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::web::oauth::authorize::{issue, respond};
+use crate::web::pages::Form;
 use crate::web::state::AppState;
 use crate::web::{csrf, session};
 

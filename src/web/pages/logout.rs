@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 
-use axum::Form;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -21,6 +20,7 @@ use crate::oidc::logout::{self, LogoutRequest};
 use crate::store::Session;
 use crate::web::oauth::authorize::redirect;
 use crate::web::oauth::{form_pairs, is_form};
+use crate::web::pages::Form;
 use crate::web::state::AppState;
 use crate::web::{csrf, session};
 
