@@ -30,6 +30,11 @@ pub struct Settings {
     /// `web::client_addr`). A list in TOML, or comma-separated in `PORTCULLIS_TRUSTED_PROXIES`.
     #[serde(deserialize_with = "networks")]
     pub trusted_proxies: Vec<IpNet>,
+    /// `Strict-Transport-Security: max-age` in seconds on every response when the issuer is
+    /// https; 0 sends no header.
+    pub hsts_max_age: i64,
+    /// Add `includeSubDomains` to that header.
+    pub hsts_include_subdomains: bool,
     pub tokens: TokenSettings,
     pub session: SessionSettings,
     pub logout: LogoutSettings,
@@ -186,6 +191,19 @@ impl Settings {
     /// Whether cookies must carry `Secure` (and may use the `__Host-` prefix).
     pub fn is_https(&self) -> bool {
         self.issuer.starts_with("https://")
+    }
+
+    /// The `Strict-Transport-Security` value (RFC 6797 §6.1), when one is to be sent: only for an
+    /// https issuer (browsers ignore it over http) with a non-zero `hsts_max_age`.
+    pub fn hsts(&self) -> Option<String> {
+        if !self.is_https() || self.hsts_max_age == 0 {
+            return None;
+        }
+        let mut value = format!("max-age={}", self.hsts_max_age);
+        if self.hsts_include_subdomains {
+            value.push_str("; includeSubDomains");
+        }
+        Some(value)
     }
 }
 

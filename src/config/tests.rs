@@ -171,3 +171,34 @@ fn metrics_token_from_the_environment_or_a_file() {
         .settings;
     assert_eq!(s.metrics.token.expose(), "t");
 }
+
+#[test]
+fn hsts_only_for_an_https_issuer_and_configurable() {
+    let http = load(&[]).unwrap().settings;
+    assert_eq!(http.hsts_max_age, 31_536_000);
+    assert_eq!(http.hsts(), None, "no header over http");
+    let https = load(&[("PORTCULLIS_ISSUER", "https://id.example.com")])
+        .unwrap()
+        .settings;
+    assert_eq!(https.hsts().as_deref(), Some("max-age=31536000"));
+    let sub = load(&[
+        ("PORTCULLIS_ISSUER", "https://id.example.com"),
+        ("PORTCULLIS_HSTS_MAX_AGE", "600"),
+        ("PORTCULLIS_HSTS_INCLUDE_SUBDOMAINS", "true"),
+    ])
+    .unwrap()
+    .settings;
+    assert_eq!(
+        sub.hsts().as_deref(),
+        Some("max-age=600; includeSubDomains")
+    );
+    let off = load(&[
+        ("PORTCULLIS_ISSUER", "https://id.example.com"),
+        ("PORTCULLIS_HSTS_MAX_AGE", "0"),
+    ])
+    .unwrap()
+    .settings;
+    assert_eq!(off.hsts(), None);
+    let e = load(&[("PORTCULLIS_HSTS_MAX_AGE", "-1")]).unwrap_err();
+    assert_eq!(e.key, "hsts_max_age");
+}

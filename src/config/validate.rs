@@ -40,6 +40,8 @@ impl Settings {
                 ));
             }
         }
+        // Up to two years (the preload list asks for at least one).
+        range("hsts_max_age", self.hsts_max_age, 0, 63_072_000)?;
         let url = self.database_url.expose();
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")

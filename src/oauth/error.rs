@@ -1,5 +1,11 @@
 //! OAuth 2.0 / OpenID Connect error codes (RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1,
 //! OIDC Core §3.1.2.6). The description is for developers and never carries secrets.
+//!
+//! Descriptions are in our words only: they never echo a value from the request (an attacker
+//! could otherwise have the client show their text, e.g. "your account is locked, call …"), and
+//! they name a parameter or scope only when it is one we know ([`known`]). RFC 6749 §5.2 limits
+//! them to printable ASCII without `"` and `\`; [`OAuthError::description_for_client`] is the
+//! last check before a description leaves the server.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -100,6 +106,28 @@ impl OAuthError {
     }
 }
 
+impl OAuthError {
+    /// The description as sent to a client: only when every character is one RFC 6749 §5.2
+    /// allows (`%x20-21 / %x23-5B / %x5D-7E`); anything else is dropped rather than sent.
+    pub fn description_for_client(&self) -> Option<&str> {
+        self.description
+            .as_deref()
+            .filter(|d| is_valid_description(d))
+    }
+}
+
+/// Whether `s` is a valid `error_description` (RFC 6749 §5.2: `%x20-21 / %x23-5B / %x5D-7E`).
+pub fn is_valid_description(s: &str) -> bool {
+    s.bytes()
+        .all(|b| (0x20..=0x7E).contains(&b) && b != b'"' && b != b'\\')
+}
+
+/// `name` as one of ours, when it is in `known` (so that a description may name it); `None`
+/// for anything the request made up.
+pub fn known<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    known.iter().copied().find(|k| *k == name)
+}
+
 impl fmt::Display for OAuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.description {
@@ -122,5 +150,31 @@ impl From<crate::crypto::KeyError> for OAuthError {
     fn from(e: crate::crypto::KeyError) -> Self {
         tracing::error!(error = %e, "signing failure");
         Self::server_error()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_rfc_characters_reach_the_client() {
+        let ok = OAuthError::invalid_request("parameter `scope` is repeated");
+        assert_eq!(
+            ok.description_for_client(),
+            Some("parameter `scope` is repeated")
+        );
+        for bad in [
+            "a\r\nb",
+            "say \"hi\"",
+            "back\\slash",
+            "caf\u{e9}",
+            "tab\there",
+        ] {
+            let e = OAuthError::invalid_request(bad.to_owned());
+            assert_eq!(e.description_for_client(), None, "{bad:?}");
+        }
+        assert_eq!(known("scope", &["scope", "state"]), Some("scope"));
+        assert_eq!(known("x\r\ny", &["scope", "state"]), None);
     }
 }

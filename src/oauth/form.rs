@@ -6,21 +6,43 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use super::error::OAuthError;
+use super::error::{OAuthError, known};
+
+/// The parameters of the token, revocation and introspection endpoints (RFC 6749 §4.1.3, §4.4.2,
+/// §6, §2.3.1, RFC 7636 §4.5, RFC 7009 §2.1, RFC 7662 §2.1, RFC 8707 §2, RFC 7521 §4.2): the only
+/// names an error description may repeat back.
+const KNOWN: &[&str] = &[
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "refresh_token",
+    "scope",
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "resource",
+    "audience",
+    "token",
+    "token_type_hint",
+];
 
 /// Parameters by name, none repeated. They can hold secrets (`client_secret`, codes, tokens), so
 /// `Debug` shows the names only.
 pub struct FormParams(HashMap<String, String>);
 
 impl FormParams {
-    /// Collect raw pairs; a repeated parameter is `invalid_request` (RFC 6749 §3.2).
+    /// Collect raw pairs; a repeated parameter is `invalid_request` (RFC 6749 §3.2), named in
+    /// the description only when it is one of ours.
     pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, OAuthError> {
         let mut map = HashMap::with_capacity(pairs.len());
         for (k, v) in pairs {
             if map.contains_key(&k) {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter `{k}` is repeated"
-                )));
+                return Err(OAuthError::invalid_request(match known(&k, KNOWN) {
+                    Some(name) => format!("parameter `{name}` is repeated").into(),
+                    None => std::borrow::Cow::Borrowed("a parameter is repeated"),
+                }));
             }
             map.insert(k, v);
         }
@@ -65,6 +87,12 @@ mod tests {
     fn repeated_parameters_are_refused() {
         let e = FormParams::from_pairs(pairs(&[("a", "1"), ("a", "1")])).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert_eq!(e.description.as_deref(), Some("a parameter is repeated"));
+        let e = FormParams::from_pairs(pairs(&[("scope", "a"), ("scope", "b")])).unwrap_err();
+        assert_eq!(
+            e.description.as_deref(),
+            Some("parameter `scope` is repeated")
+        );
         let p = FormParams::from_pairs(pairs(&[("a", "1"), ("b", "")])).unwrap();
         assert_eq!(p.get("a"), Some("1"));
         assert_eq!(p.get("b"), Some(""));

@@ -4,14 +4,18 @@
 //!   expires; userinfo and introspection refuse it from then on.
 //! - A refresh token issued to the caller revokes its whole family (RFC 7009 §2.1 allows it, and
 //!   RFC 9700 §4.14 recommends it), including the access tokens issued with it.
-//! - Unknown, malformed, expired and other clients' tokens change nothing; the answer is the same
-//!   200 either way (RFC 7009 §2.2), so the endpoint tells nobody whether a token exists.
+//! - Unknown, malformed and expired tokens change nothing; the answer is the same 200 either way
+//!   (RFC 7009 §2.2), so the endpoint tells nobody whether a token exists.
+//! - A token issued to another client is refused with `unauthorized_client` and stays valid
+//!   (RFC 7009 §2.1: the server "verifies whether the token was issued to the client making the
+//!   revocation request. If this validation fails, the request is refused"; §2.2.1). The caller
+//!   holds the token already, so the answer tells it nothing it could not learn by using it.
 
 use std::fmt;
 
 use super::Provider;
 use super::access_token;
-use super::error::OAuthError;
+use super::error::{ErrorCode, OAuthError};
 use super::form::FormParams;
 use crate::audit::{self, Event, action};
 use crate::crypto::hash_secret;
@@ -40,6 +44,14 @@ impl fmt::Debug for RevocationRequest {
     }
 }
 
+/// RFC 7009 §2.1, §2.2.1: the token was issued to another client.
+fn not_yours() -> OAuthError {
+    OAuthError::new(
+        ErrorCode::UnauthorizedClient,
+        "the token was not issued to this client",
+    )
+}
+
 /// Revoke `token` for `caller`. `token_type_hint` is accepted but not needed: access tokens
 /// (JWTs) and refresh tokens (opaque) cannot be confused.
 pub async fn revoke(
@@ -52,7 +64,10 @@ pub async fn revoke(
         let Ok(claims) = access_token::verify_signed(provider, token) else {
             return Ok(());
         };
-        if claims.client_id != caller.id || claims.exp <= now {
+        if claims.client_id != caller.id {
+            return Err(not_yours());
+        }
+        if claims.exp <= now {
             return Ok(());
         }
         provider
@@ -78,7 +93,7 @@ pub async fn revoke(
         return Ok(());
     };
     if stored.client_id != caller.id {
-        return Ok(());
+        return Err(not_yours());
     }
     let revoked = provider
         .store

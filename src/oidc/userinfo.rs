@@ -15,8 +15,9 @@ pub struct Answer {
     pub result: Result<Map<String, Value>, OAuthError>,
 }
 
-/// Claims for the bearer of `token`, or the RFC 6750 error to answer with.
-pub async fn userinfo(provider: &Provider, token: Option<&str>, now: i64) -> Answer {
+/// Claims for the bearer of `token`, or the RFC 6750 error to answer with. (A request without
+/// any token is answered by the caller with a bare challenge: RFC 6750 §3.1 gives it no error.)
+pub async fn userinfo(provider: &Provider, token: &str, now: i64) -> Answer {
     let mut client_id = None;
     let result = claims(provider, token, now, &mut client_id).await;
     Answer { client_id, result }
@@ -24,11 +25,10 @@ pub async fn userinfo(provider: &Provider, token: Option<&str>, now: i64) -> Ans
 
 async fn claims(
     provider: &Provider,
-    token: Option<&str>,
+    token: &str,
     now: i64,
     client_id: &mut Option<String>,
 ) -> Result<Map<String, Value>, OAuthError> {
-    let token = token.ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "no access token"))?;
     let claims = access_token::validate(provider, token, now)
         .await
         .map_err(|e| {

@@ -5,12 +5,13 @@ pub mod client_addr;
 pub mod cors;
 pub mod csrf;
 pub mod metrics;
-pub mod nul;
 pub mod oauth;
+pub mod origin;
 pub mod pages;
 pub mod render;
 pub mod session;
 pub mod state;
+pub mod text;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -32,7 +33,73 @@ const MAX_BODY: usize = 64 * 1024;
 /// Chrome applies it to the redirect that follows a form post, which must reach the client.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
 
+/// No address of ours (they carry codes, link tokens, request handles) reaches another site in a
+/// `Referer`. Not `no-referrer`: under it browsers send `Origin: null` with our own form posts,
+/// which the origin check (`origin`) must refuse.
+const REFERRER_POLICY: &str = "same-origin";
+
 pub fn router(state: AppState) -> Router {
+    let app = Router::new()
+        .merge(forms(state.clone()))
+        .merge(protocol(&state))
+        .merge(admin::api::router())
+        .fallback(pages::not_found)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pages::render_error_pages,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            client_addr::resolve,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            text::refuse_bad_text,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header_layer(header::REFERRER_POLICY, REFERRER_POLICY))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("request handler panicked");
+            render::plain_error(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
+        }));
+    // RFC 6797: with an https issuer, every response (errors and panics too) carries HSTS.
+    let hsts = state
+        .provider
+        .settings
+        .hsts()
+        .and_then(|v| HeaderValue::from_str(&v).ok());
+    let app = match hsts {
+        Some(value) => app.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            value,
+        )),
+        None => app,
+    };
+    app.layer(
+        // Spans carry the method and the route template only: query strings hold codes,
+        // states and hints that must not reach the logs.
+        TraceLayer::new_for_http()
+            .make_span_with(|req: &Request| {
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or("unmatched", MatchedPath::as_str);
+                tracing::info_span!("http", method = %req.method(), route)
+            })
+            .on_request(())
+            .on_response(DefaultOnResponse::new().level(Level::INFO)),
+    )
+    // Outermost: every answer is counted, refusals before the handler and panics included.
+    .layer(from_fn(metrics::record))
+}
+
+/// The hosted pages and the admin pages: every state-changing request passes the origin check
+/// (`origin::same_origin`) before its handler, beside the CSRF token each form carries.
+fn forms(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(pages::home::show))
         .route("/login", get(pages::login::show).post(pages::login::submit))
@@ -40,7 +107,6 @@ pub fn router(state: AppState) -> Router {
             "/consent",
             get(pages::consent::show).post(pages::consent::submit),
         )
-        .route("/logout", get(pages::logout::get).post(pages::logout::post))
         .route(
             "/logout/confirm",
             axum::routing::post(pages::logout::confirm),
@@ -110,23 +176,35 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/static/portcullis.css", get(pages::stylesheet))
         .route("/static/form_post.js", get(pages::form_post_script))
+        .merge(admin::pages::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            origin::same_origin,
+        ))
+}
+
+/// The protocol endpoints, which relying parties and their servers call from anywhere: RP-
+/// initiated logout (`/logout`, GET or POST) among them; `/logout/confirm` is our own form.
+fn protocol(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/logout", get(pages::logout::get).post(pages::logout::post))
         .route(
             "/authorize",
             get(oauth::authorize::get).post(oauth::authorize::post),
         )
         .route(
             "/token",
-            cors_for(axum::routing::post(oauth::token::token), &state, POST),
+            cors_for(axum::routing::post(oauth::token::token), state, POST),
         )
         .route(
             "/revoke",
-            cors_for(axum::routing::post(oauth::revoke::revoke), &state, POST),
+            cors_for(axum::routing::post(oauth::revoke::revoke), state, POST),
         )
         .route(
             "/introspect",
             cors_for(
                 axum::routing::post(oauth::introspect::introspect),
-                &state,
+                state,
                 POST,
             ),
         )
@@ -134,7 +212,7 @@ pub fn router(state: AppState) -> Router {
             "/userinfo",
             cors_for(
                 get(oauth::userinfo::userinfo).post(oauth::userinfo::userinfo),
-                &state,
+                state,
                 GET_POST,
             ),
         )
@@ -153,44 +231,6 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(oauth::health::healthz))
         .route("/readyz", get(oauth::health::readyz))
-        .merge(admin::api::router())
-        .merge(admin::pages::router())
-        .fallback(pages::not_found)
-        .with_state(state.clone())
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            pages::render_error_pages,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            client_addr::resolve,
-        ))
-        .layer(axum::middleware::from_fn_with_state(state, nul::refuse_nul))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
-        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("request handler panicked");
-            render::plain_error(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
-        }))
-        .layer(
-            // Spans carry the method and the route template only: query strings hold codes,
-            // states and hints that must not reach the logs.
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| {
-                    let route = req
-                        .extensions()
-                        .get::<MatchedPath>()
-                        .map_or("unmatched", MatchedPath::as_str);
-                    tracing::info_span!("http", method = %req.method(), route)
-                })
-                .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
-        // Outermost: every answer is counted, refusals before the handler and panics included.
-        .layer(from_fn(metrics::record))
 }
 
 const POST: &[Method] = &[Method::POST];

@@ -295,7 +295,8 @@ backend_tests! {
         let cases = [
             (with_param(&url, "code_challenge", None), "invalid_request"),
             (with_param(&with_param(&url, "code_challenge_method", Some("plain")), "code_challenge", Some(&"a".repeat(43))), "invalid_request"),
-            (with_param(&url, "response_type", Some("token")), "unsupported_response_type"),
+            // (Types that return a token answer in the fragment: see hardening.rs.)
+            (with_param(&url, "response_type", Some("bogus")), "unsupported_response_type"),
             (with_param(&url, "scope", Some("openid bogus")), "invalid_scope"),
             (with_param(&url, "prompt", Some("none login")), "invalid_request"),
         ];

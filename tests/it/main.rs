@@ -19,6 +19,7 @@ mod cors;
 mod cross;
 mod email_identity;
 mod flow;
+mod hardening;
 mod metrics;
 mod phone;
 mod proxies;

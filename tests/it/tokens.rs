@@ -378,9 +378,9 @@ backend_tests! {
         let rt = t["refresh_token"].as_str().unwrap();
         assert_eq!(userinfo_status(&app, at).await.0, 200);
 
-        // Another client's revocation is a silent no-op.
+        // Another client may not revoke it (RFC 7009 §2.1); the token stays valid.
         let resp = post_basic(&app, "/revoke", &other, &[("token", at)]).await;
-        assert_eq!(resp.status(), 200);
+        assert_eq!(error_of(resp).await, (400, "unauthorized_client".into()));
         assert_eq!(userinfo_status(&app, at).await.0, 200);
         assert_eq!(introspect(&app, &client, at).await["active"], true);
 
@@ -405,8 +405,9 @@ backend_tests! {
         let rt2 = second["refresh_token"].as_str().unwrap();
         let at2 = second["access_token"].as_str().unwrap();
 
-        // Other client: untouched.
-        assert_eq!(post_basic(&app, "/revoke", &other, &[("token", rt2)]).await.status(), 200);
+        // Other client: refused, untouched.
+        let resp = post_basic(&app, "/revoke", &other, &[("token", rt2)]).await;
+        assert_eq!(error_of(resp).await, (400, "unauthorized_client".into()));
         assert_eq!(introspect(&app, &client, rt2).await["active"], true);
 
         // The hint is optional, and a wrong hint does not matter.

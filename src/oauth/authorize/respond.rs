@@ -101,8 +101,8 @@ pub fn error_callback(
     mode: ResponseMode,
 ) -> Callback {
     let mut params = vec![("error".to_owned(), error.code.as_str().to_owned())];
-    if let Some(d) = &error.description {
-        params.push(("error_description".into(), d.to_string()));
+    if let Some(d) = error.description_for_client() {
+        params.push(("error_description".into(), d.to_owned()));
     }
     if let Some(state) = state {
         params.push(("state".into(), state.to_owned()));
@@ -134,6 +134,30 @@ mod tests {
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         assert_eq!(pairs[0], ("x".into(), "1".into()));
         assert!(pairs.contains(&("error".into(), "access_denied".into())));
+        assert!(pairs.contains(&("state".into(), "a b&c".into())));
+        assert!(pairs.contains(&("iss".into(), "https://id.example".into())));
+    }
+
+    #[test]
+    fn fragment_errors_leave_the_query_alone() {
+        let e = OAuthError::new(ErrorCode::UnsupportedResponseType, "no");
+        let url = error_callback(
+            "https://rp.example/cb?x=1",
+            &e,
+            Some("a b&c"),
+            "https://id.example",
+            ResponseMode::Fragment,
+        )
+        .to_url();
+        assert_eq!(url.query(), Some("x=1"));
+        let pairs: Vec<(String, String)> =
+            url::form_urlencoded::parse(url.fragment().unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect();
+        assert_eq!(
+            pairs[0],
+            ("error".into(), "unsupported_response_type".into())
+        );
         assert!(pairs.contains(&("state".into(), "a b&c".into())));
         assert!(pairs.contains(&("iss".into(), "https://id.example".into())));
     }

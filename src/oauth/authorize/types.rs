@@ -46,6 +46,11 @@ pub enum ResponseMode {
     Query,
     /// An auto-submitting HTML form POSTs the parameters to the redirect URI.
     FormPost,
+    /// Parameters in the redirect URI's fragment: the default of every response type that
+    /// returns a token from this endpoint (`token`, `id_token`, hybrids; Multiple Response Types
+    /// §2.1, §3). We support none of them, so only their errors travel this way (RFC 6749
+    /// §4.2.2.1): a client that expects the fragment reads nothing from the query.
+    Fragment,
 }
 
 /// An authorization response (success or error) for the client's redirect URI: the web layer
@@ -59,10 +64,21 @@ pub struct Callback {
 }
 
 impl Callback {
-    /// The redirect URI with the parameters appended to its query (response_mode=query).
+    /// The redirect URI with the parameters appended to its query (response_mode=query), or
+    /// form-encoded in its fragment (fragment mode; registered URIs have no fragment of their
+    /// own, RFC 6749 §3.1.2).
     pub fn to_url(&self) -> Url {
         let mut url = parse_registered(&self.redirect_uri);
-        if !self.params.is_empty() {
+        if self.params.is_empty() {
+            return url;
+        }
+        if self.mode == ResponseMode::Fragment {
+            let mut f = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &self.params {
+                f.append_pair(k, v);
+            }
+            url.set_fragment(Some(&f.finish()));
+        } else {
             let mut q = url.query_pairs_mut();
             for (k, v) in &self.params {
                 q.append_pair(k, v);

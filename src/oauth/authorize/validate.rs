@@ -8,8 +8,36 @@ use super::respond::error_callback;
 use super::types::{AuthorizationRequest, Rejection, ResponseMode};
 use crate::domain::{Client, GrantType, SUPPORTED_SCOPES, Scope, TokenEndpointAuthMethod};
 use crate::oauth::Provider;
-use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::error::{ErrorCode, OAuthError, known};
 use crate::oauth::pkce;
+
+/// The authorization request's parameters (RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1,
+/// OAuth 2.0 Multiple Response Types §2.1, RFC 9101, RFC 8707): the only names an error
+/// description may repeat back.
+const KNOWN_PARAMETERS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "response_mode",
+    "nonce",
+    "display",
+    "prompt",
+    "max_age",
+    "ui_locales",
+    "id_token_hint",
+    "login_hint",
+    "acr_values",
+    "claims",
+    "claims_locales",
+    "request",
+    "request_uri",
+    "registration",
+    "code_challenge",
+    "code_challenge_method",
+    "resource",
+];
 
 const MAX_STATE_LEN: usize = 2048;
 const MAX_NONCE_LEN: usize = 512;
@@ -67,9 +95,11 @@ pub async fn validate(
         .filter(|s| s.len() <= MAX_STATE_LEN && !repeated.contains(&"state"))
         .map(|s| (*s).to_owned());
     // The response mode decides how even errors travel, so it is read first; an unknown mode
-    // is answered in the default (query) mode.
+    // is answered in the response type's default mode.
+    let fallback_mode = default_mode(params.get("response_type").copied());
     let mode = match params.get("response_mode").copied() {
-        None | Some("query") => Ok(ResponseMode::Query),
+        // Multiple Response Types §2.1: never the query for a type that returns a token.
+        None | Some("query") => Ok(fallback_mode),
         Some("form_post") => Ok(ResponseMode::FormPost),
         Some(_) => Err(()),
     };
@@ -79,13 +109,16 @@ pub async fn validate(
             &error,
             state.as_deref(),
             provider.issuer(),
-            mode.unwrap_or_default(),
+            mode.unwrap_or(fallback_mode),
         ))
     };
     if let Some(name) = repeated.first() {
-        return Err(fail(OAuthError::invalid_request(format!(
-            "parameter `{name}` is repeated"
-        ))));
+        return Err(fail(OAuthError::invalid_request(
+            match known(name, KNOWN_PARAMETERS) {
+                Some(name) => format!("parameter `{name}` is repeated").into(),
+                None => std::borrow::Cow::Borrowed("a parameter is repeated"),
+            },
+        )));
     }
     if params.get("state").is_some_and(|s| s.len() > MAX_STATE_LEN) {
         return Err(fail(OAuthError::invalid_request("state is too long")));
@@ -141,7 +174,10 @@ pub async fn validate(
     {
         return Err(fail(OAuthError::new(
             ErrorCode::InvalidScope,
-            format!("scope `{bad}` is not available to this client"),
+            match known(bad, SUPPORTED_SCOPES) {
+                Some(name) => format!("scope `{name}` is not available to this client").into(),
+                None => std::borrow::Cow::Borrowed("a requested scope is not supported"),
+            },
         )));
     }
     let prompt = parse_prompt(params.get("prompt").copied()).map_err(fail)?;
@@ -224,6 +260,21 @@ pub async fn validate(
     ))
 }
 
+/// The default response mode of a `response_type` (OAuth 2.0 Multiple Response Types §2.1, §3,
+/// §5; RFC 6749 §4.2.2): the fragment when it names `token` or `id_token` (implicit and hybrid
+/// flows), the query otherwise.
+fn default_mode(response_type: Option<&str>) -> ResponseMode {
+    let returns_token = response_type
+        .unwrap_or_default()
+        .split(' ')
+        .any(|t| t == "token" || t == "id_token");
+    if returns_token {
+        ResponseMode::Fragment
+    } else {
+        ResponseMode::Query
+    }
+}
+
 /// The `prompt` values that change the flow.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Prompt {
@@ -248,10 +299,11 @@ fn parse_prompt(value: Option<&str>) -> Result<Prompt, OAuthError> {
             "login" => prompt.login = true,
             "consent" => prompt.consent = true,
             "select_account" => {}
-            other => {
-                return Err(OAuthError::invalid_request(format!(
-                    "unsupported prompt value `{other}`"
-                )));
+            _ => {
+                return Err(OAuthError::invalid_request(
+                    "prompt has an unsupported value (supported: none, login, consent, \
+                     select_account)",
+                ));
             }
         }
     }
@@ -266,6 +318,23 @@ fn parse_prompt(value: Option<&str>) -> Result<Prompt, OAuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_response_types_default_to_the_fragment() {
+        for t in [
+            "token",
+            "id_token",
+            "id_token token",
+            "code id_token",
+            "code token",
+        ] {
+            assert_eq!(default_mode(Some(t)), ResponseMode::Fragment, "{t}");
+        }
+        for t in ["code", "none", "", "tokens", "code  bogus"] {
+            assert_eq!(default_mode(Some(t)), ResponseMode::Query, "{t}");
+        }
+        assert_eq!(default_mode(None), ResponseMode::Query);
+    }
 
     #[test]
     fn prompt_parsing() {

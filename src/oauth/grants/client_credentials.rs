@@ -4,10 +4,10 @@
 
 use super::common::{GrantOutcome, access_token_ttl};
 use super::request::ClientCredentialsRequest;
-use crate::domain::Client;
+use crate::domain::{Client, SUPPORTED_SCOPES};
 use crate::oauth::Provider;
 use crate::oauth::access_token::{self, Grant};
-use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::error::{ErrorCode, OAuthError, known};
 
 /// Scopes that only make sense with a person behind the grant.
 const USER_ONLY_SCOPES: &[&str] = &["openid", "offline_access"];
@@ -25,9 +25,18 @@ pub async fn grant(
         .iter()
         .find(|s| USER_ONLY_SCOPES.contains(s) || !client.scopes.iter().any(|c| c == s))
     {
+        // Named only when it is one of ours: the description never repeats the request.
         return Err(OAuthError::new(
             ErrorCode::InvalidScope,
-            format!("scope `{bad}` is not available to this client for client_credentials"),
+            match known(bad, SUPPORTED_SCOPES) {
+                Some(name) => {
+                    format!("scope `{name}` is not available to this client for client_credentials")
+                        .into()
+                }
+                None => {
+                    std::borrow::Cow::Borrowed("a requested scope is not available to this client")
+                }
+            },
         ));
     }
     let target = target(

@@ -148,12 +148,12 @@ pub async fn issue(
     }
 }
 
-/// Deliver an authorization response in its response mode: a 303 redirect (query), or an
-/// auto-submitting form (OAuth 2.0 Form Post Response Mode §2) whose script is a static file
-/// (the CSP allows no inline script) and whose button works without JavaScript.
+/// Deliver an authorization response in its response mode: a 303 redirect (query or fragment),
+/// or an auto-submitting form (OAuth 2.0 Form Post Response Mode §2) whose script is a static
+/// file (the CSP allows no inline script) and whose button works without JavaScript.
 pub fn respond(state: &AppState, callback: &Callback) -> Response {
     match callback.mode {
-        ResponseMode::Query => redirect(callback.to_url().as_str()),
+        ResponseMode::Query | ResponseMode::Fragment => redirect(callback.to_url().as_str()),
         ResponseMode::FormPost => {
             let Ok(target) = Url::parse(&callback.redirect_uri) else {
                 return pages::internal_error(state);

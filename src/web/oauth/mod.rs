@@ -24,8 +24,8 @@ pub fn json_error(e: &OAuthError) -> Response {
     };
     let mut body = serde_json::Map::new();
     body.insert("error".into(), e.code.as_str().into());
-    if let Some(d) = &e.description {
-        body.insert("error_description".into(), d.as_ref().into());
+    if let Some(d) = e.description_for_client() {
+        body.insert("error_description".into(), d.into());
     }
     let mut resp = (status, no_store(), Json(body)).into_response();
     if e.code == ErrorCode::InvalidClient {

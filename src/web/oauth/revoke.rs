@@ -1,5 +1,5 @@
 //! `POST /revoke` (RFC 7009 §2): client-authenticated; 200 with an empty body whether or not the
-//! token was known (§2.2).
+//! token was known (§2.2), 400 `unauthorized_client` for a token issued to another client.
 
 use axum::body::Bytes;
 use axum::extract::State;

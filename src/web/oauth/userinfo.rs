@@ -9,6 +9,9 @@ use crate::oauth::ErrorCode;
 use crate::oidc::userinfo;
 use crate::web::state::AppState;
 
+/// RFC 6750 §3: the challenge every 401 carries.
+const CHALLENGE: &str = "Bearer realm=\"portcullis\"";
+
 pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let token = headers
         .get(header::AUTHORIZATION)
@@ -17,6 +20,16 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim())
         .filter(|t| !t.is_empty());
+    // RFC 6750 §3.1: a request with no token at all (or another scheme) is told how to
+    // authenticate, with no error code and no error information.
+    let Some(token) = token else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            super::no_store(),
+            [(header::WWW_AUTHENTICATE, CHALLENGE)],
+        )
+            .into_response();
+    };
     let answer = userinfo::userinfo(&state.provider, token, state.now()).await;
     let mut resp = respond(answer.result);
     // Only a cross-origin request needs to know which origins may read the answer.
@@ -45,18 +58,20 @@ fn respond(
             } else {
                 StatusCode::UNAUTHORIZED
             };
-            // RFC 6750 §3: the challenge names the error; descriptions are plain ASCII.
+            // RFC 6750 §3: the challenge names the error; descriptions are plain ASCII without
+            // `"` or `\` (RFC 6749 §5.2), so they fit a quoted string as they are.
+            let description = e.description_for_client();
             let challenge = format!(
-                "Bearer realm=\"portcullis\", error=\"{}\", error_description=\"{}\"",
+                "{CHALLENGE}, error=\"{}\", error_description=\"{}\"",
                 e.code.as_str(),
-                e.description.as_deref().unwrap_or_default()
+                description.unwrap_or_default()
             );
             let mut resp = (
                 status,
                 super::no_store(),
                 Json(serde_json::json!({
                     "error": e.code.as_str(),
-                    "error_description": e.description,
+                    "error_description": description,
                 })),
             )
                 .into_response();

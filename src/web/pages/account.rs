@@ -3,7 +3,6 @@
 //! call into `accounts::profile` or `accounts::security`; a refused input shows the page again
 //! with the message in its section.
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,6 +15,7 @@ use super::{PageError, PageResult, SignedIn, Who, field_view};
 use crate::accounts::profile::{self, PhoneOutcome, ProfileInput};
 use crate::accounts::{AccountError, AccountResult, FieldErrors, security, sessions};
 use crate::web::csrf;
+use crate::web::pages::Form;
 use crate::web::state::AppState;
 
 /// The page's sections, each showing its own message.

@@ -2,7 +2,6 @@
 //! verified phone number, `/login/code/verify` checks it and signs in like a password. The rules
 //! are in `accounts::signin`.
 
-use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,6 +14,7 @@ use super::{PageError, PageResult, Who};
 use crate::accounts::AccountError;
 use crate::accounts::signin::{self, BAD_CODE, CODE_SENT};
 use crate::web::csrf;
+use crate::web::pages::Form;
 use crate::web::state::AppState;
 
 #[derive(Deserialize)]

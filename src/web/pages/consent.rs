@@ -2,7 +2,6 @@
 //! Allow and Deny. The form is CSRF-protected and bound to its waiting authorization request
 //! (`rid`): answering consumes the request, so a replayed or foreign form fails.
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +15,7 @@ use crate::oauth::authorize::{self};
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::web::client_addr::ClientIp;
 use crate::web::oauth::authorize::{issue, respond};
+use crate::web::pages::Form;
 use crate::web::state::AppState;
 use crate::web::{csrf, session};
 

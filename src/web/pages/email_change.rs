@@ -1,7 +1,6 @@
 //! `/account/email/confirm?token=…`: the link sent to a new address. The GET shows a button;
 //! the POST makes the address the account's (`accounts::profile::confirm_email_change`).
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -10,6 +9,7 @@ use axum_extra::extract::cookie::CookieJar;
 use super::verify::{LinkForm, LinkQuery, check_link_form, link_page};
 use super::{PageResult, Who};
 use crate::accounts::profile;
+use crate::web::pages::Form;
 use crate::web::state::AppState;
 
 /// GET /account/email/confirm?token=…: a button that posts the token.

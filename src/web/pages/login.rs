@@ -1,7 +1,6 @@
 //! The hosted login page: identifier (e-mail address or verified phone number) and password.
 //! The checks are in `accounts::signin`; every sign-in method ends in [`finish_login`].
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -15,6 +14,7 @@ use crate::accounts::{Caller, sessions};
 use crate::oauth::authorize::{self, AuthorizationRequest};
 use crate::store::Session;
 use crate::web::csrf;
+use crate::web::pages::Form;
 use crate::web::state::AppState;
 
 #[derive(Deserialize)]

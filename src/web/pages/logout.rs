@@ -4,7 +4,6 @@
 //! when registered), a "signed out" page, or — when the request cannot be tied to this browser's
 //! session — a CSRF-protected confirmation page first.
 
-use axum::Form;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -20,6 +19,7 @@ use crate::store::Session;
 use crate::web::client_addr::ClientIp;
 use crate::web::oauth::authorize::redirect;
 use crate::web::oauth::{form_pairs, is_form};
+use crate::web::pages::Form;
 use crate::web::state::AppState;
 use crate::web::{csrf, session};
 

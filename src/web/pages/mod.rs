@@ -15,7 +15,7 @@ pub mod verify;
 
 use std::net::IpAddr;
 
-use axum::extract::{FromRef, FromRequestParts, State};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -225,6 +225,33 @@ pub async fn render_error_pages(
 
 /// A handler's answer.
 pub type PageResult = Result<Response, PageError>;
+
+/// `axum::Form` for the pages: a body that cannot be read as the form (no or another content
+/// type, a missing field) is answered with a 400 error page, never axum's plain-text rejection.
+/// (Text that is not UTF-8 never gets this far: `web::text` refuses it in the same format.)
+pub struct Form<T>(pub T);
+
+impl<T, S> FromRequest<S> for Form<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, PageError> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(form)) => Ok(Self(form)),
+            Err(e) => {
+                tracing::info!(status = e.status().as_u16(), "unreadable form refused");
+                Err(PageError::page(
+                    StatusCode::BAD_REQUEST,
+                    "Bad request",
+                    "The form could not be read. Go back, reload the page and try again.",
+                ))
+            }
+        }
+    }
+}
 
 /// Show the form again with its messages when an account flow refused the input.
 pub trait OrForm<T> {

@@ -2,7 +2,6 @@
 //! new password (also for an administrator's invitation link). The rules are in
 //! `accounts::reset`.
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,6 +13,7 @@ use super::{FORM_EXPIRED, PageResult, Who};
 use crate::accounts::AccountError;
 use crate::accounts::reset::{self, LINK_SENT, LinkKind, Outcome};
 use crate::web::csrf;
+use crate::web::pages::Form;
 use crate::web::state::AppState;
 
 #[derive(Deserialize)]

@@ -1,7 +1,6 @@
 //! `/signup`: create an account (e-mail, password twice, optional name and phone), then confirm
 //! the address. The rules are in `accounts::signup`.
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -13,6 +12,7 @@ use super::{FORM_EXPIRED, PageResult, Who, field_view};
 use crate::accounts::signup::{self, SIGNUP_CLOSED, SignUpInput};
 use crate::accounts::{AccountError, FieldErrors, VERIFICATION_SENT};
 use crate::web::csrf;
+use crate::web::pages::Form;
 use crate::web::state::AppState;
 
 const FIELDS: &[&str] = &["name", "email", "phone", "password", "password_confirm"];

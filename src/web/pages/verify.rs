@@ -2,7 +2,6 @@
 //! `/verify-email/confirm?token=…` (a GET shows a button; only the POST uses the token, so mail
 //! scanners that open links do not consume it). The rules are in `accounts::signup`.
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -13,6 +12,7 @@ use tera::Context;
 use super::{FORM_EXPIRED, PageError, PageResult, Who, login_path};
 use crate::accounts::{AccountError, VERIFICATION_SENT, signup};
 use crate::web::csrf;
+use crate::web::pages::Form;
 use crate::web::state::AppState;
 
 #[derive(Deserialize)]

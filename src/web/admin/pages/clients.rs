@@ -1,7 +1,6 @@
 //! `/admin/clients`: list and search, register (the secret is shown once), edit, rotate the
 //! secret, disable/enable, delete.
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -14,6 +13,7 @@ use crate::admin::clients::{self, ClientInput, ClientOut};
 use crate::admin::{AdminError, clean, page_limit};
 use crate::domain::SUPPORTED_SCOPES;
 use crate::web::csrf;
+use crate::web::pages::Form;
 use crate::web::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,6 +1,5 @@
 //! `/admin/groups`: create, rename, delete, and see the members of a group.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -10,6 +9,7 @@ use tera::Context;
 use super::{AdminPage, failure, form_expired, render, value};
 use crate::admin::{AdminError, groups, page_limit};
 use crate::web::csrf;
+use crate::web::pages::Form;
 use crate::web::state::AppState;
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,5 @@
 //! `/admin/users`: search, filter and page through users; create; view and act on one user.
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,6 +11,7 @@ use super::{AdminPage, failure, form_expired, render, value, when, when_opt};
 use crate::admin::{AdminError, clean, groups, page_limit, users};
 use crate::store::UserFilter;
 use crate::web::csrf;
+use crate::web::pages::Form;
 use crate::web::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
