@@ -18,6 +18,6 @@ pub use load::{DEFAULTS, Loaded};
 pub use secret::Secret;
 pub use sections::{
     AccountSettings, Argon2Settings, AuditSettings, LogFormat, LogoutSettings, MailSettings,
-    MailTransport, RateLimitSettings, SessionSettings, Settings, SignupSettings, SmsSettings,
-    SmsTransport, TokenSettings,
+    MailTransport, RateLimitSettings, ServerSettings, SessionSettings, Settings, SignupSettings,
+    SmsSettings, SmsTransport, TokenSettings,
 };

@@ -15,12 +15,15 @@ pub struct Settings {
     pub bind: SocketAddr,
     pub database_url: Secret,
     pub database_max_connections: u32,
+    /// Seconds a request waits for a database connection before it is answered 503.
+    pub database_acquire_timeout_secs: i64,
     pub keys_dir: PathBuf,
     /// Delete retired signing keys automatically once every token they signed has expired.
     pub keys_auto_prune: bool,
     pub log_format: LogFormat,
     pub log_level: String,
     pub allow_insecure_http: bool,
+    pub server: ServerSettings,
     pub tokens: TokenSettings,
     pub session: SessionSettings,
     pub logout: LogoutSettings,
@@ -38,6 +41,22 @@ pub struct Settings {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Connection limits of the HTTP server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Seconds a connection may wait for a complete request head, counted from when the server
+    /// starts waiting for it: on a new connection and between requests on a kept-alive one, so
+    /// this is also the idle keep-alive limit.
+    pub header_read_timeout_secs: i64,
+    /// Seconds a request's body may take to arrive once its head has; then 408 and the
+    /// connection is closed.
+    pub body_read_timeout_secs: i64,
+    /// Seconds the server waits after SIGTERM for in-flight requests before it closes the
+    /// remaining connections and exits.
+    pub shutdown_timeout_secs: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,5 +187,12 @@ impl Settings {
     /// Whether cookies must carry `Secure` (and may use the `__Host-` prefix).
     pub fn is_https(&self) -> bool {
         self.issuer.starts_with("https://")
+    }
+}
+
+impl ServerSettings {
+    /// A validated number of seconds (never negative) as a `Duration`.
+    pub fn secs(value: i64) -> std::time::Duration {
+        std::time::Duration::from_secs(value.max(0).unsigned_abs())
     }
 }

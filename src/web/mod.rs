@@ -6,6 +6,7 @@ pub mod nul;
 pub mod oauth;
 pub mod pages;
 pub mod render;
+pub mod serve;
 pub mod session;
 pub mod state;
 
@@ -140,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(state, nul::refuse_nul))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(retry_after_on_503))
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -162,6 +164,19 @@ pub fn router(state: AppState) -> Router {
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+}
+
+/// Seconds a client is asked to wait when the database is unreachable.
+pub const RETRY_AFTER_SECS: &str = "5";
+
+/// Every 503 (the database is unreachable) says when to retry, whatever the endpoint's format.
+async fn retry_after_on_503(mut resp: axum::response::Response) -> axum::response::Response {
+    if resp.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .entry(header::RETRY_AFTER)
+            .or_insert(HeaderValue::from_static(RETRY_AFTER_SECS));
+    }
+    resp
 }
 
 fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

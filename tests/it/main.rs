@@ -16,6 +16,7 @@ mod admin_pages;
 mod browser;
 mod cli;
 mod cross;
+mod faults;
 mod flow;
 mod phone;
 mod sessions;

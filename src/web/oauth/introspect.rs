@@ -21,7 +21,11 @@ pub async fn introspect(
     match handle(&state, &headers, &body).await {
         Ok(m) => (super::no_store(), Json(m)).into_response(),
         Err(e) => {
-            if e.code != crate::oauth::ErrorCode::ServerError {
+            if !matches!(
+                e.code,
+                crate::oauth::ErrorCode::ServerError
+                    | crate::oauth::ErrorCode::TemporarilyUnavailable
+            ) {
                 tracing::info!(error = e.code.as_str(), "introspection request refused");
             }
             super::json_error(&e)
