@@ -377,3 +377,63 @@ async fn database_outage_answers_503_and_never_revokes() {
     drop(proxy);
     app.stop().await;
 }
+
+backend_tests! {
+    async fn mail_claimed_by_a_killed_process_is_delivered_by_the_next(app: TestApp) {
+        use crate::accounts::{SmtpSink, free_port};
+        use portcullis::store::{Channel, NewMail};
+
+        // This test's own in-process server must not deliver the mail: its worker's first round
+        // runs at start (nothing queued yet), the next an hour later.
+        let app = TestApp::start_with(app.backend, &[("PORTCULLIS_MAIL__POLL_INTERVAL", "3600")]).await;
+
+        // An SMTP server that accepts connections and never says a word.
+        let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_port = silent.local_addr().unwrap().port();
+        let smtp = |port: u16| {
+            vec![
+                ("PORTCULLIS_MAIL__TRANSPORT", "smtp".to_owned()),
+                ("PORTCULLIS_MAIL__SMTP_URL", format!("smtp://127.0.0.1:{port}")),
+                ("PORTCULLIS_MAIL__RETRY_BASE", "1".to_owned()),
+                ("PORTCULLIS_MAIL__POLL_INTERVAL", "1".to_owned()),
+            ]
+        };
+        let env = |v: &[(&'static str, String)]| -> Vec<(&'static str, String)> { v.to_vec() };
+        let first_env = env(&smtp(silent_port));
+        let pairs: Vec<(&str, &str)> = first_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut first = ServerProcess::start(&app, &pairs).await;
+
+        let to = "crash@example.com";
+        let mail = NewMail {
+            recipient: to.to_owned(),
+            subject: "Survives a crash".to_owned(),
+            body_text: "hello".to_owned(),
+            body_html: "<p>hello</p>".to_owned(),
+            channel: Channel::Email,
+            expires_at: None,
+        };
+        app.provider.store.enqueue_mail(&mail, app.provider.clock.now()).await.unwrap();
+        // The first process claims it and connects to the silent server: the claim is held.
+        let (held, _) = tokio::time::timeout(BOUND, silent.accept())
+            .await
+            .expect("the first process tries to deliver")
+            .unwrap();
+        first.signal("-KILL");
+        assert!(first.wait_exit().await.is_some());
+        drop(held);
+        let rows = app.provider.store.mail_for(to).await.unwrap();
+        assert!(rows[0].sent_at.is_none() && rows[0].failed_at.is_none());
+
+        let port = free_port();
+        let sink = SmtpSink::start(port, &app.dir.path().join("sink"));
+        let second_env = env(&smtp(port));
+        let pairs: Vec<(&str, &str)> = second_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let _second = ServerProcess::start(&app, &pairs).await;
+        // Within SmtpSink's bound (30 s), far below the old 120 s reservation.
+        let got = sink.wait_for(to, 1).await;
+        assert!(got.contains("Survives a crash"), "{got}");
+        let rows = app.provider.store.mail_for(to).await.unwrap();
+        assert!(rows[0].sent_at.is_some());
+        assert_eq!(rows.len(), 1, "delivered once, not queued twice");
+    }
+}
