@@ -28,6 +28,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let store = store::connect(
         settings.database_url.expose(),
         settings.database_max_connections,
+        crate::config::ServerSettings::secs(settings.database_acquire_timeout_secs),
     )
     .await
     .context("cannot open the database (check database_url)")?;
@@ -148,11 +149,10 @@ impl Application {
             self.state.mailer.clone(),
         ));
         let metrics_upkeep = tokio::spawn(metrics_upkeep());
-        let app = web::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let limits = web::serve::Limits::from_settings(&self.state.provider.settings.server);
+        let app = web::router(self.state);
         tracing::info!(addr = %self.listener.local_addr()?, "portcullis listening");
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = web::serve::serve(self.listener, app, limits, shutdown).await;
         housekeeping.abort();
         backchannel.abort();
         key_watch.abort();
@@ -313,5 +313,4 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-    tracing::info!("shutdown requested; finishing in-flight requests");
 }

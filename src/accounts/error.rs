@@ -72,6 +72,9 @@ pub enum AccountError {
     /// Refused (a dead link, a closed sign-up …): a page with these words.
     #[error("refused: {}", .0.title)]
     Refused(Refusal),
+    /// The database cannot be reached: 503 with `Retry-After`; nothing was changed.
+    #[error("database unavailable")]
+    Unavailable,
     /// Something failed on our side; the details are for the log only.
     #[error("{what}: {source}")]
     Internal {
@@ -100,6 +103,9 @@ impl AccountError {
 
 impl From<StoreError> for AccountError {
     fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            return Self::Unavailable;
+        }
         Self::internal("database", e)
     }
 }

@@ -172,6 +172,7 @@ fn count(method: &'static str, result: &AccountResult<SignIn>) {
         Err(AccountError::Invalid(_) | AccountError::Refused(_)) => "failure",
         Err(AccountError::RateLimited { .. }) => "rate_limited",
         Err(AccountError::Internal { .. }) => "error",
+        Err(AccountError::Unavailable) => "unavailable",
     };
     crate::observability::signin(method, outcome);
 }

@@ -21,6 +21,6 @@ pub use load::{DEFAULTS, Loaded};
 pub use secret::Secret;
 pub use sections::{
     AccountSettings, Argon2Settings, AuditSettings, LogFormat, LogoutSettings, MailSettings,
-    MailTransport, MetricsSettings, RateLimitSettings, SessionSettings, Settings, SignupSettings,
-    SmsSettings, SmsTransport, TokenSettings,
+    MailTransport, MetricsSettings, RateLimitSettings, ServerSettings, SessionSettings, Settings,
+    SignupSettings, SmsSettings, SmsTransport, TokenSettings,
 };

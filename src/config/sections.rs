@@ -16,6 +16,8 @@ pub struct Settings {
     pub bind: SocketAddr,
     pub database_url: Secret,
     pub database_max_connections: u32,
+    /// Seconds a request waits for a database connection before it is answered 503.
+    pub database_acquire_timeout_secs: i64,
     pub keys_dir: PathBuf,
     /// Delete retired signing keys automatically once every token they signed has expired.
     pub keys_auto_prune: bool,
@@ -35,6 +37,7 @@ pub struct Settings {
     pub hsts_max_age: i64,
     /// Add `includeSubDomains` to that header.
     pub hsts_include_subdomains: bool,
+    pub server: ServerSettings,
     pub tokens: TokenSettings,
     pub session: SessionSettings,
     pub logout: LogoutSettings,
@@ -53,6 +56,22 @@ pub struct Settings {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Connection limits of the HTTP server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Seconds a connection may wait for a complete request head, counted from when the server
+    /// starts waiting for it: on a new connection and between requests on a kept-alive one, so
+    /// this is also the idle keep-alive limit.
+    pub header_read_timeout_secs: i64,
+    /// Seconds a request's body may take to arrive once its head has; then 408 and the
+    /// connection is closed.
+    pub body_read_timeout_secs: i64,
+    /// Seconds the server waits after SIGTERM for in-flight requests before it closes the
+    /// remaining connections and exits.
+    pub shutdown_timeout_secs: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -234,4 +253,11 @@ fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
                 })
         })
         .collect()
+}
+
+impl ServerSettings {
+    /// A validated number of seconds (never negative) as a `Duration`.
+    pub fn secs(value: i64) -> std::time::Duration {
+        std::time::Duration::from_secs(value.max(0).unsigned_abs())
+    }
 }

@@ -59,6 +59,31 @@ impl Settings {
             1,
             1000,
         )?;
+        range(
+            "database_acquire_timeout_secs",
+            self.database_acquire_timeout_secs,
+            1,
+            60,
+        )?;
+        let sv = &self.server;
+        range(
+            "server.header_read_timeout_secs",
+            sv.header_read_timeout_secs,
+            1,
+            3600,
+        )?;
+        range(
+            "server.body_read_timeout_secs",
+            sv.body_read_timeout_secs,
+            1,
+            3600,
+        )?;
+        range(
+            "server.shutdown_timeout_secs",
+            sv.shutdown_timeout_secs,
+            0,
+            3600,
+        )?;
         let t = &self.tokens;
         range(
             "tokens.authorization_code_ttl",

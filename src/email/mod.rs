@@ -41,8 +41,14 @@ mod templates;
 pub use compose::{Composer, Outgoing, Recipient};
 pub use message::Message;
 
-/// How long a claimed message is reserved for one worker before another may retry it.
-const LEASE_SECS: i64 = 120;
+/// How long a claimed message is reserved for one worker before another may retry it. The
+/// worker renews its claims every `RENEW_EVERY` while it works through a batch (an SMTP attempt
+/// may take up to 20 s), so a claim outlives its worker by at most this long: after a crash or a
+/// `kill -9`, the next process (or another node) retries the message within `LEASE_SECS`. No
+/// owner is recorded, so this holds with any number of nodes on one database.
+pub const LEASE_SECS: i64 = 15;
+/// How often a working worker pushes its claims `LEASE_SECS` ahead.
+const RENEW_EVERY: Duration = Duration::from_secs(5);
 /// Messages claimed per round.
 const BATCH: i64 = 20;
 /// Longest wait between two attempts.
@@ -217,8 +223,31 @@ impl Mailer {
     pub async fn deliver_due(&self, store: &dyn Store) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let batch = store.claim_due_mail(now, LEASE_SECS, BATCH).await?;
-        for mail in &batch {
-            match self.deliver(mail).await {
+        let mut held_until = now + LEASE_SECS;
+        for (i, mail) in batch.iter().enumerate() {
+            let outcome = {
+                let send = self.deliver(mail);
+                tokio::pin!(send);
+                let mut tick = tokio::time::interval_at(
+                    tokio::time::Instant::now() + RENEW_EVERY,
+                    RENEW_EVERY,
+                );
+                loop {
+                    tokio::select! {
+                        r = &mut send => break r,
+                        _ = tick.tick() => {
+                            // This message and the rest of the batch stay ours while we live.
+                            let ids: Vec<&str> = batch[i..].iter().map(|m| m.id.as_str()).collect();
+                            let until = self.clock.now() + LEASE_SECS;
+                            match store.renew_mail_claims(&ids, held_until, until).await {
+                                Ok(()) => held_until = until,
+                                Err(e) => tracing::warn!(error = %e, "cannot renew mail claims"),
+                            }
+                        }
+                    }
+                }
+            };
+            match outcome {
                 Ok(()) => {
                     tracing::info!(mail.id = %mail.id, channel = %mail.channel, "mail delivered");
                     store.mark_mail_sent(&mail.id, self.clock.now()).await?;

@@ -108,6 +108,9 @@ pub enum InvalidToken {
     Expired,
     #[error("revoked")]
     Revoked,
+    /// The deny-list could not be read: the token is neither accepted nor called revoked (503).
+    #[error("deny-list unavailable")]
+    Unavailable,
 }
 
 /// Verify signature, `typ`, `iss`, `aud` (this provider's own APIs, e.g. userinfo) and `exp`,
@@ -169,9 +172,10 @@ async fn check_live(
         Ok(false) => Ok(claims),
         Ok(true) => Err(InvalidToken::Revoked),
         Err(e) => {
-            // Fail closed: a token we cannot check is not accepted.
+            // Fail closed: a token we cannot check is not accepted, nor reported as revoked
+            // (a resource server would throw it away): the caller answers 503.
             tracing::error!(error = %e, "deny-list lookup failed");
-            Err(InvalidToken::Revoked)
+            Err(InvalidToken::Unavailable)
         }
     }
 }

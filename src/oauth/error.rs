@@ -141,6 +141,13 @@ impl std::error::Error for OAuthError {}
 
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unavailable");
+            return Self::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the service is temporarily unavailable; retry later",
+            );
+        }
         tracing::error!(error = %e, "storage failure");
         Self::server_error()
     }

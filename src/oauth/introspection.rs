@@ -75,8 +75,16 @@ async fn access(
     token: &str,
     now: i64,
 ) -> Result<Map<String, Value>, OAuthError> {
-    let Ok(claims) = access_token::validate_any_audience(provider, token, now).await else {
-        return Ok(inactive());
+    let claims = match access_token::validate_any_audience(provider, token, now).await {
+        Ok(c) => c,
+        // RFC 7662 §2.2 `active: false` would tell the resource server the token is dead.
+        Err(access_token::InvalidToken::Unavailable) => {
+            return Err(OAuthError::new(
+                super::ErrorCode::TemporarilyUnavailable,
+                "the service is temporarily unavailable; retry later",
+            ));
+        }
+        Err(_) => return Ok(inactive()),
     };
     let visible = claims.client_id == caller.id
         || claims.aud == caller.id

@@ -32,6 +32,12 @@ async fn claims(
     let claims = access_token::validate(provider, token, now)
         .await
         .map_err(|e| {
+            if e == InvalidToken::Unavailable {
+                return OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "the service is temporarily unavailable; retry later",
+                );
+            }
             let msg = match e {
                 InvalidToken::Expired => "the access token expired",
                 InvalidToken::Revoked => "the access token was revoked",

@@ -90,7 +90,11 @@ pub enum StoreError {
     #[error("already exists")]
     Conflict,
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// The database cannot be reached (refused, timed out, connection lost): answered 503 with
+    /// `Retry-After`, never taken as "not found" or "revoked".
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
@@ -106,6 +110,26 @@ pub enum EmailBackfillIssue {
     Duplicate { user_id: String, holder: String },
     /// Its stored address is not a valid address any more (e.g. a domain IDNA refuses).
     Invalid { user_id: String },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(e),
+            e => Self::Database(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// The database could not be reached: the caller answers 503, the work is not lost.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
 }
 
 /// An authorization code as stored: everything the token endpoint must check it against.
@@ -242,17 +266,26 @@ pub trait CoreStore: Send + Sync + 'static {
 }
 
 /// Open the store named by `url` (sqlite:… or postgres://…).
-pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
+/// `acquire_timeout`: how long a query waits for a connection before failing as `Unavailable`.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: std::time::Duration,
+) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url, max_connections).await?))
+        Ok(Arc::new(
+            PgStore::connect(url, max_connections, acquire_timeout).await?,
+        ))
     } else {
-        Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
+        Ok(Arc::new(
+            SqliteStore::connect(url, max_connections, acquire_timeout).await?,
+        ))
     }
 }
 
 pub(crate) fn map_unique(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-        _ => StoreError::Database(e),
+        _ => StoreError::from(e),
     }
 }

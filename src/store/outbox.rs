@@ -113,6 +113,10 @@ pub trait MailStore: Send + Sync + 'static {
         lease: i64,
         limit: i64,
     ) -> StoreResult<Vec<OutboxMail>>;
+    /// Push the claim on `ids` from `held_until` to `until`, for the rows still held (not sent,
+    /// not given up, and not claimed since by anyone else): the live worker's heartbeat.
+    async fn renew_mail_claims(&self, ids: &[&str], held_until: i64, until: i64)
+    -> StoreResult<()>;
     /// The transport accepted it (even if it was superseded or expired while in flight).
     async fn mark_mail_sent(&self, id: &str, now: i64) -> StoreResult<()>;
     /// Record a failed attempt: retry at `next_attempt_at`, or give up when `give_up`. A row
@@ -191,6 +195,26 @@ macro_rules! impl_mail_store {
                     }
                 }
                 Ok(claimed)
+            }
+
+            async fn renew_mail_claims(
+                &self,
+                ids: &[&str],
+                held_until: i64,
+                until: i64,
+            ) -> $crate::store::StoreResult<()> {
+                for id in ids {
+                    sqlx::query(
+                        "UPDATE mail_outbox SET next_attempt_at = $1 WHERE id = $2 \
+                         AND next_attempt_at = $3 AND sent_at IS NULL AND failed_at IS NULL",
+                    )
+                    .bind(until)
+                    .bind(*id)
+                    .bind(held_until)
+                    .execute(&self.pool)
+                    .await?;
+                }
+                Ok(())
             }
 
             async fn mark_mail_sent(&self, id: &str, now: i64) -> $crate::store::StoreResult<()> {

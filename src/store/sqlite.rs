@@ -28,7 +28,11 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Open (creating the file and its folder if needed) the database at `url`.
-    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -45,6 +49,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.min(MAX_CONNECTIONS))
             .min_connections(1)
+            .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await?;
         Ok(Self {

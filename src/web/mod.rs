@@ -9,6 +9,7 @@ pub mod oauth;
 pub mod origin;
 pub mod pages;
 pub mod render;
+pub mod serve;
 pub mod session;
 pub mod state;
 pub mod text;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
             text::refuse_bad_text,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(retry_after_on_503))
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -247,6 +249,19 @@ fn cors_for(
         methods,
     };
     route.layer(from_fn_with_state(with, cors::registered))
+}
+
+/// Seconds a client is asked to wait when the database is unreachable.
+pub const RETRY_AFTER_SECS: &str = "5";
+
+/// Every 503 (the database is unreachable) says when to retry, whatever the endpoint's format.
+async fn retry_after_on_503(mut resp: axum::response::Response) -> axum::response::Response {
+    if resp.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .entry(header::RETRY_AFTER)
+            .or_insert(HeaderValue::from_static(RETRY_AFTER_SECS));
+    }
+    resp
 }
 
 fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

@@ -160,6 +160,16 @@ impl TestApp {
 
     /// Start with extra configuration, as `PORTCULLIS_*` environment pairs.
     pub async fn start_with(backend: Backend, extra: &[(&str, &str)]) -> Self {
+        Self::start_routed(backend, extra, |url| url).await
+    }
+
+    /// Like `start_with`, with the database URL passed through `route` first (e.g. to reach the
+    /// database through a proxy the test can cut).
+    pub async fn start_routed(
+        backend: Backend,
+        extra: &[(&str, &str)],
+        route: impl FnOnce(String) -> String,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -175,6 +185,7 @@ impl TestApp {
                 url
             }
         };
+        let database_url = route(database_url);
         let keys = dir.path().join("keys");
         let mut env: Vec<(String, String)> = vec![
             ("PORTCULLIS_ISSUER".into(), issuer.clone()),

@@ -18,6 +18,7 @@ mod cli;
 mod cors;
 mod cross;
 mod email_identity;
+mod faults;
 mod flow;
 mod hardening;
 mod metrics;

@@ -1085,7 +1085,7 @@ async fn ended_sessions_tokens_stay_inactive_after_a_restart() {
     assert_eq!(resp.status(), 303);
     let db = app.provider.settings.database_url.expose().to_owned();
     // (The app keeps its temporary folder, hence the file, until it is stopped.)
-    let store = portcullis::store::connect(&db, 1)
+    let store = portcullis::store::connect(&db, 1, std::time::Duration::from_secs(5))
         .await
         .expect("reopen the database");
     let c1 = claims(t1["access_token"].as_str().unwrap());

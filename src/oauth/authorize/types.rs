@@ -108,10 +108,16 @@ pub enum Rejection {
     Redirect(Callback),
     /// Storage or signing failed; logged already.
     Internal,
+    /// The database cannot be reached before the redirect URI could be validated: a 503 page.
+    Unavailable,
 }
 
 impl From<StoreError> for Rejection {
     fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unavailable in authorization endpoint");
+            return Rejection::Unavailable;
+        }
         tracing::error!(error = %e, "storage failure in authorization endpoint");
         Rejection::Internal
     }

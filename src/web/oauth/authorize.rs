@@ -59,13 +59,11 @@ async fn handle(state: &AppState, jar: &CookieJar, pairs: &[(String, String)]) -
         }
         Err(Rejection::Redirect(callback)) => return respond(state, &callback),
         Err(Rejection::Internal) => return pages::internal_error(state),
+        Err(Rejection::Unavailable) => return pages::unavailable(state),
     };
     let current = match session::current(state, jar, now).await {
         Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "session lookup failed");
-            return pages::internal_error(state);
-        }
+        Err(e) => return store_failure(state, &req, &e, "session lookup failed"),
     };
     match authorize::decide(&req, current.as_ref().map(|(s, _)| s), now) {
         Decision::Issue | Decision::Consent => {
@@ -77,10 +75,7 @@ async fn handle(state: &AppState, jar: &CookieJar, pairs: &[(String, String)]) -
         Decision::Fail(error) => respond(state, &authorize::deny(provider, &req, &error)),
         Decision::Login => match authorize::save_login_request(provider, &req, now).await {
             Ok(handle) => redirect(&format!("/login?rid={handle}")),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot save login request");
-                pages::internal_error(state)
-            }
+            Err(e) => store_failure(state, &req, &e, "cannot save login request"),
         },
     }
 }
@@ -99,20 +94,14 @@ pub async fn proceed(
     let provider = &state.provider;
     let decision = match authorize::decide_for_user(provider, &req, client, &sess.user_id).await {
         Ok(d) => d,
-        Err(e) => {
-            tracing::error!(error = %e, "consent lookup failed");
-            return pages::internal_error(state);
-        }
+        Err(e) => return store_failure(state, &req, &e, "consent lookup failed"),
     };
     if let Decision::Consent = decision {
         // Keep the request, bound to this session, until the consent form is answered.
-        return match authorize::await_consent(provider, req, rid, sess, now).await {
+        return match authorize::await_consent(provider, req.clone(), rid, sess, now).await {
             Ok(Some(handle)) => redirect(&format!("/consent?rid={handle}")),
             Ok(None) => pages::request_expired(state),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot save authorization request");
-                pages::internal_error(state)
-            }
+            Err(e) => store_failure(state, &req, &e, "cannot save authorization request"),
         };
     }
     // Anything else completes the request: consume it first, so it completes at most once.
@@ -120,10 +109,7 @@ pub async fn proceed(
         match authorize::take_login_request(provider, rid, now).await {
             Ok(Some(_)) => {}
             Ok(None) => return pages::request_expired(state),
-            Err(e) => {
-                tracing::error!(error = %e, "login request lookup failed");
-                return pages::internal_error(state);
-            }
+            Err(e) => return store_failure(state, &req, &e, "login request lookup failed"),
         }
     }
     match decision {
@@ -192,4 +178,24 @@ pub fn respond(state: &AppState, callback: &Callback) -> Response {
 /// 303 See Other (RFC 9700 §4.11: never 307 after a POST), uncached.
 pub fn redirect(to: &str) -> Response {
     ([(header::CACHE_CONTROL, "no-store")], Redirect::to(to)).into_response()
+}
+
+/// A storage failure after the redirect URI was validated: an outage goes back to the client as
+/// `temporarily_unavailable` (RFC 6749 §4.1.2.1), anything else is the generic page.
+fn store_failure(
+    state: &AppState,
+    req: &AuthorizationRequest,
+    e: &crate::store::StoreError,
+    what: &'static str,
+) -> Response {
+    if e.is_unavailable() {
+        tracing::warn!(error = %e, "{what}: database unavailable");
+        let error = crate::oauth::OAuthError::new(
+            crate::oauth::ErrorCode::TemporarilyUnavailable,
+            "the service is temporarily unavailable; retry later",
+        );
+        return respond(state, &authorize::deny(&state.provider, req, &error));
+    }
+    tracing::error!(error = %e, "{what}");
+    pages::internal_error(state)
 }

@@ -22,7 +22,11 @@ pub async fn introspect(
     let mut resp = match handle(&state, &headers, &body, &mut client).await {
         Ok(m) => (super::no_store(), Json(m)).into_response(),
         Err(e) => {
-            if e.code != crate::oauth::ErrorCode::ServerError {
+            if !matches!(
+                e.code,
+                crate::oauth::ErrorCode::ServerError
+                    | crate::oauth::ErrorCode::TemporarilyUnavailable
+            ) {
                 tracing::info!(error = e.code.as_str(), "introspection request refused");
             }
             super::json_error(&e)

@@ -51,7 +51,15 @@ fn respond(
 ) -> Response {
     match result {
         Ok(claims) => (super::no_store(), Json(claims)).into_response(),
-        Err(e) if e.code == ErrorCode::ServerError => super::json_error(&e),
+        // RFC 6750 has no code for an outage: 503 with Retry-After and no challenge.
+        Err(e)
+            if matches!(
+                e.code,
+                ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable
+            ) =>
+        {
+            super::json_error(&e)
+        }
         Err(e) => {
             let status = if e.code == ErrorCode::InsufficientScope {
                 StatusCode::FORBIDDEN

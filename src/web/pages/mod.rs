@@ -83,6 +83,15 @@ pub fn internal_error(state: &AppState) -> Response {
     )
 }
 
+/// The database cannot be reached: a 503 page (the router adds `Retry-After`).
+pub fn unavailable(state: &AppState) -> Response {
+    state.templates.error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "The service is temporarily unavailable. Please try again in a moment.",
+    )
+}
+
 /// A page that ends a handler early: rendered already (a form shown again with its messages),
 /// or a page described here and rendered by [`render_error_pages`] (which has the templates).
 #[derive(Debug)]
@@ -129,8 +138,21 @@ impl PageError {
         )
     }
 
+    /// The database cannot be reached: 503 (the middleware adds `Retry-After`).
+    pub fn unavailable() -> Self {
+        Self::page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            "The service is temporarily unavailable. Please try again in a moment.",
+        )
+    }
+
     /// A store failure: logged once here, answered with the generic page.
     pub fn store(e: &crate::store::StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unavailable");
+            return Self::unavailable();
+        }
         tracing::error!(error = %e, "database failure");
         Self::internal()
     }
@@ -171,6 +193,10 @@ impl From<AccountError> for PageError {
                     "Check your input",
                     "Something in the form was not right. Go back and try again.",
                 )
+            }
+            AccountError::Unavailable => {
+                tracing::warn!("database unavailable");
+                Self::unavailable()
             }
             AccountError::Internal { what, source } => {
                 tracing::error!(error = %source, "{what}");

@@ -35,7 +35,10 @@ impl FromRequestParts<AppState> for Admin {
         let provider = &state.provider;
         let claims = access_token::validate(provider, token, provider.clock.now())
             .await
-            .map_err(|_| Problem::unauthorized(true))?;
+            .map_err(|e| match e {
+                access_token::InvalidToken::Unavailable => Problem::unavailable(),
+                _ => Problem::unauthorized(true),
+            })?;
         if !claims.scope.split(' ').any(|s| s == ADMIN_SCOPE) {
             return Err(Problem::insufficient_scope(
                 "the token does not carry scope portcullis:admin",
@@ -51,6 +54,10 @@ impl FromRequestParts<AppState> for Admin {
         };
         let store = &provider.store;
         let failed = |e: crate::store::StoreError| {
+            if e.is_unavailable() {
+                tracing::warn!(error = %e, "admin API: database unavailable");
+                return Problem::unavailable();
+            }
             tracing::error!(error = %e, "admin API: cannot load the caller");
             Problem::internal()
         };

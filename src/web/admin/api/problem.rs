@@ -28,6 +28,15 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// The database cannot be reached: 503 (the router adds `Retry-After`).
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable",
+            "the database is temporarily unavailable; retry later",
+        )
+    }
+
     pub fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
         Self {
             kind: "about:blank",
@@ -106,6 +115,10 @@ impl From<AdminError> for Problem {
             }
             AdminError::Conflict(m) => Self::new(StatusCode::CONFLICT, "Conflict", m),
             e @ AdminError::LastAdmin => Self::new(StatusCode::CONFLICT, "Conflict", e.to_string()),
+            AdminError::Store(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "admin API: database unavailable");
+                Self::unavailable()
+            }
             AdminError::Store(e) => {
                 tracing::error!(error = %e, "admin API storage failure");
                 Self::internal()
