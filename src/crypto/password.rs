@@ -194,7 +194,11 @@ impl PasswordHasher {
         work: impl FnOnce(&mut [Block]) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let inner = &self.inner;
-        let _permit = inner.permits.acquire().await.map_err(|_| HashError::Closed)?;
+        let _permit = inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HashError::Closed)?;
         let _running = Running::start(inner);
         let mut buffer = self.take_buffer();
         let result = tokio::task::spawn_blocking(move || {
@@ -375,7 +379,11 @@ mod tests {
         assert!(h.verify("correct horse battery", Some(&phc)).await.unwrap());
         assert!(!h.verify("wrong", Some(&phc)).await.unwrap());
         assert!(!h.verify("correct horse battery", None).await.unwrap());
-        assert!(!h.verify("correct horse battery", Some("$argon2id$garbage")).await.unwrap());
+        assert!(
+            !h.verify("correct horse battery", Some("$argon2id$garbage"))
+                .await
+                .unwrap()
+        );
         // The PHC string is the standard one: the argon2 crate's own verifier accepts it.
         let argon = Argon2::default();
         assert!(
@@ -396,9 +404,15 @@ mod tests {
             (Algorithm::Argon2i, 8192),
         ] {
             let other = Argon2::new(alg, Version::V0x13, Params::new(m, 1, 1, None).unwrap());
-            let phc = other.hash_password(b"an older password").unwrap().to_string();
+            let phc = other
+                .hash_password(b"an older password")
+                .unwrap()
+                .to_string();
             assert!(h.needs_rehash(&phc));
-            assert!(h.verify("an older password", Some(&phc)).await.unwrap(), "{phc}");
+            assert!(
+                h.verify("an older password", Some(&phc)).await.unwrap(),
+                "{phc}"
+            );
             assert!(!h.verify("not it", Some(&phc)).await.unwrap(), "{phc}");
         }
     }
@@ -407,8 +421,8 @@ mod tests {
     /// memory is allocated once per concurrent hash, reused, and released when idle.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn bounded_concurrency_and_reused_released_memory() {
-        let h = PasswordHasher::with_release_after(&settings(2), Duration::from_millis(200))
-            .unwrap();
+        let h =
+            PasswordHasher::with_release_after(&settings(2), Duration::from_millis(200)).unwrap();
         let pw = Password::parse("correct horse battery").unwrap();
         let tasks: Vec<_> = (0..12)
             .map(|_| {

@@ -25,9 +25,7 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
     // signs, so a cached copy never lacks a kid in use (`keys_prepublish_seconds`).
     let cache = format!("public, max-age={}", state.provider.settings.jwks_max_age);
     (
-        [
-            (header::CONTENT_TYPE, "application/jwk-set+json"),
-        ],
+        [(header::CONTENT_TYPE, "application/jwk-set+json")],
         [(header::CACHE_CONTROL, cache)],
         state.provider.keys.jwks_json(),
     )
