@@ -2,8 +2,8 @@
 //!
 //! Every test runs on SQLite and, when `TEST_DATABASE_URL` is set, on PostgreSQL too (see
 //! `backend_tests!` in `helpers`). Without it the PostgreSQL variants show as ignored, never as
-//! passed; tests needing an outside tool (chromium, chromedriver, node, aiosmtpd, schemathesis)
-//! fail when it is missing: tests/run.sh installs them.
+//! passed; tests needing an outside tool (chromium, chromedriver, node, aiosmtpd, schemathesis,
+//! nginx, openssl, systemd-analyze) fail when it is missing: tests/run.sh installs them.
 
 mod helpers;
 
@@ -17,6 +17,7 @@ mod browser;
 mod cli;
 mod cors;
 mod cross;
+mod deploy;
 mod email_identity;
 mod faults;
 mod flow;
