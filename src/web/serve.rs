@@ -110,10 +110,16 @@ pub async fn serve(
     Ok(())
 }
 
+/// Marks a request whose body was over `MAX_BODY` (or broken off): it reaches the router with an
+/// empty body, and `text::refuse_bad_text` answers 413 in the endpoint's format.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTooLarge;
+
 /// Read the whole request body within `limit` of its head, or answer 408 and close.
 ///
 /// Bodies are small (forms and JSON under `MAX_BODY`), so they are buffered here and the handler
-/// gets them whole; a body over the limit is left to the extractors, which answer 413.
+/// gets them whole; a body over the limit is marked [`BodyTooLarge`] and answered 413 by the
+/// endpoint.
 async fn body_deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     match tokio::time::timeout(limit, axum::body::to_bytes(body, super::MAX_BODY)).await {
@@ -122,8 +128,11 @@ async fn body_deadline(State(limit): State<Duration>, req: Request, next: Next) 
                 .await
         }
         Ok(Err(_)) => {
-            // Too large, or the client broke off: nothing more will be read from it.
-            let mut r = StatusCode::PAYLOAD_TOO_LARGE.into_response();
+            // Too large, or the client broke off: nothing more will be read from it. The
+            // endpoint still answers, in its own format (`text::refuse_bad_text` sees the mark).
+            let mut req = Request::from_parts(parts, Body::empty());
+            req.extensions_mut().insert(BodyTooLarge);
+            let mut r = next.run(req).await;
             r.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
             r

@@ -65,6 +65,13 @@ pub async fn refuse_bad_text(State(state): State<AppState>, req: Request, next: 
     if !decodes_to_utf8(path.as_bytes()) || !decodes_to_utf8(query) {
         return refusal(&state, &path, Fault::NotUtf8);
     }
+    if req
+        .extensions()
+        .get::<super::serve::BodyTooLarge>()
+        .is_some()
+    {
+        return refusal(&state, &path, Fault::TooLarge);
+    }
     if !carries_body(&req) {
         return next.run(req).await;
     }
