@@ -41,6 +41,17 @@ fn argon2_error(e: impl std::fmt::Display) -> HashError {
     HashError::Argon2(e.to_string())
 }
 
+/// The argon2id parameters of `[argon2]`.
+fn params(settings: &Argon2Settings) -> Result<Params, HashError> {
+    Params::new(
+        settings.memory_kib,
+        settings.iterations,
+        settings.parallelism,
+        None,
+    )
+    .map_err(argon2_error)
+}
+
 /// What the hasher has done, for tests and diagnostics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HasherStats {
@@ -99,13 +110,7 @@ impl PasswordHasher {
         settings: &Argon2Settings,
         release_after: Duration,
     ) -> Result<Self, HashError> {
-        let params = Params::new(
-            settings.memory_kib,
-            settings.iterations,
-            settings.parallelism,
-            None,
-        )
-        .map_err(argon2_error)?;
+        let params = params(settings)?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         // A real hash of a random value, so that verifying against it takes a real hash's time.
         let dummy = argon
@@ -312,13 +317,7 @@ pub fn measure(
     threads: usize,
     duration: Duration,
 ) -> Result<HashRate, HashError> {
-    let params = Params::new(
-        settings.memory_kib,
-        settings.iterations,
-        settings.parallelism,
-        None,
-    )
-    .map_err(argon2_error)?;
+    let params = params(settings)?;
     let start = std::time::Instant::now();
     let counts = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.max(1))
