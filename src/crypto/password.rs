@@ -2,11 +2,13 @@
 //!
 //! Each hash needs `memory_kib` of working memory (19 MiB by default). At most
 //! `argon2.max_concurrent` hashes run at once (a semaphore), each on a blocking thread, and they
-//! share a small pool of working buffers: a buffer is allocated the first time it is needed, is
-//! reused by every later hash, and the pool is emptied once no hash has run for
-//! [`RELEASE_AFTER`], so the memory goes back to the operating system when sign-ins stop. Left
-//! to the allocator, every blocking thread's arena kept its own 19 MiB blocks, and a sign-in burst
-//! grew the process to hundreds of megabytes that never came back.
+//! share a small pool of working buffers: a finished hash hands its buffer to the next hash
+//! queued for a permit, and frees it when none is queued, so a burst of sign-ins reuses at most
+//! `max_concurrent` buffers and its memory goes back to the operating system as soon as the
+//! burst ends (jemalloc returns allocations this large at once). A buffer left in the pool by a
+//! hash that was queued and then given up is freed once no hash has run for [`RELEASE_AFTER`].
+//! Left to the allocator, every blocking thread's arena kept its own 19 MiB blocks, and a
+//! sign-in burst grew the process to hundreds of megabytes that never came back.
 //!
 //! Unknown accounts are verified against a dummy hash, so they cost the same time.
 
@@ -24,7 +26,7 @@ use tokio::time::Instant;
 use crate::config::Argon2Settings;
 use crate::domain::Password;
 
-/// How long the working buffers are kept after the last hash.
+/// How long a pooled buffer nobody came for is kept after the last hash.
 pub const RELEASE_AFTER: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,8 @@ pub struct HasherStats {
     pub buffers_allocated: usize,
     /// Working buffers alive now (in use or pooled).
     pub buffers_held: usize,
+    /// Hashes queued for a permit now.
+    pub waiting: usize,
 }
 
 #[derive(Clone)]
@@ -71,6 +75,8 @@ pub struct PasswordHasher {
 struct Inner {
     params: Params,
     permits: Semaphore,
+    /// Hashes queued for a permit: a finished hash keeps its buffer only for them.
+    waiting: AtomicUsize,
     /// Idle working buffers, each `params.block_count()` blocks.
     pool: Mutex<Vec<Box<[Block]>>>,
     release_after: Duration,
@@ -81,6 +87,22 @@ struct Inner {
     allocated: AtomicUsize,
     held: AtomicUsize,
     dummy_hash: Box<str>,
+}
+
+/// Counts one hash queued for a permit for as long as it waits (also when given up).
+struct Waiting<'a>(&'a Inner);
+
+impl<'a> Waiting<'a> {
+    fn start(inner: &'a Inner) -> Self {
+        inner.waiting.fetch_add(1, Ordering::SeqCst);
+        Self(inner)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Counts one running hash for as long as it lives.
@@ -121,6 +143,7 @@ impl PasswordHasher {
             inner: Arc::new(Inner {
                 params,
                 permits: Semaphore::new(settings.max_concurrent.max(1)),
+                waiting: AtomicUsize::new(0),
                 pool: Mutex::new(Vec::new()),
                 release_after,
                 last_use: Mutex::new(Instant::now()),
@@ -139,6 +162,7 @@ impl PasswordHasher {
             peak_concurrent: self.inner.peak.load(Ordering::SeqCst),
             buffers_allocated: self.inner.allocated.load(Ordering::SeqCst),
             buffers_held: self.inner.held.load(Ordering::SeqCst),
+            waiting: self.inner.waiting.load(Ordering::SeqCst),
         }
     }
 
@@ -199,6 +223,7 @@ impl PasswordHasher {
         work: impl FnOnce(&mut [Block]) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let inner = &self.inner;
+        let queued = Waiting::start(inner);
         let _permit = inner
             .permits
             .acquire()
@@ -206,6 +231,8 @@ impl PasswordHasher {
             .map_err(|_| HashError::Closed)?;
         let _running = Running::start(inner);
         let mut buffer = self.take_buffer();
+        // Counted until it holds a buffer, so a pooled buffer meant for it is not freed.
+        drop(queued);
         let result = tokio::task::spawn_blocking(move || {
             let out = work(&mut buffer[..]);
             (buffer, out)
@@ -237,7 +264,17 @@ impl PasswordHasher {
     fn return_buffer(&self, buffer: Box<[Block]>) {
         let inner = &self.inner;
         *lock(&inner.last_use) = Instant::now();
-        lock(&inner.pool).push(buffer);
+        let mut pool = lock(&inner.pool);
+        if pool.len() >= inner.waiting.load(Ordering::SeqCst) {
+            // Every queued hash has a buffer waiting (none is queued once a burst is over):
+            // this one goes back to the operating system now.
+            drop(pool);
+            inner.held.fetch_sub(1, Ordering::SeqCst);
+            drop(buffer);
+            return;
+        }
+        pool.push(buffer);
+        drop(pool);
         if !inner.reaper_running.swap(true, Ordering::SeqCst) {
             tokio::spawn(reap(Arc::downgrade(inner)));
         }
@@ -416,38 +453,38 @@ mod tests {
         }
     }
 
-    /// The argon2 path never runs more hashes at once than `max_concurrent`, and the working
-    /// memory is allocated once per concurrent hash, reused, and released when idle.
+    /// The argon2 path never runs more hashes at once than `max_concurrent`; a burst allocates
+    /// one working buffer per concurrent hash, hands it from hash to queued hash, and frees it
+    /// when the queue is empty.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn bounded_concurrency_and_reused_released_memory() {
-        let h =
-            PasswordHasher::with_release_after(&settings(2), Duration::from_millis(200)).unwrap();
+        let h = PasswordHasher::new(&settings(2)).unwrap();
         let pw = Password::parse("correct horse battery").unwrap();
+        // Hold every permit until the whole burst is queued, so the hand-over is certain.
+        let gate = h.inner.permits.acquire_many(2).await.unwrap();
         let tasks: Vec<_> = (0..12)
             .map(|_| {
                 let (h, pw) = (h.clone(), pw.clone());
                 tokio::spawn(async move { h.hash(&pw).await.unwrap() })
             })
             .collect();
+        while h.stats().waiting < 12 {
+            tokio::task::yield_now().await;
+        }
+        drop(gate);
         for t in tasks {
             t.await.unwrap();
         }
         let stats = h.stats();
         assert!(stats.peak_concurrent <= 2, "{stats:?}");
-        assert!(stats.buffers_allocated <= 2, "{stats:?}");
-        assert!(stats.buffers_held >= 1, "{stats:?}");
-        // Idle: the buffers are released (the reaper runs on its own; wait for it, bounded).
-        for _ in 0..100 {
-            if h.stats().buffers_held == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(h.stats().buffers_held, 0, "{:?}", h.stats());
-        // A later burst allocates again, still within the bound.
+        assert_eq!(stats.buffers_allocated, 2, "{stats:?}");
+        // The last hash found nobody queued: nothing is held once the burst is over.
+        assert_eq!(stats.buffers_held, 0, "{stats:?}");
+        assert_eq!(stats.waiting, 0, "{stats:?}");
+        // A later hash allocates again, and frees its buffer too.
         h.hash(&pw).await.unwrap();
         let stats = h.stats();
-        assert_eq!(stats.buffers_held, 1, "{stats:?}");
-        assert!(stats.buffers_allocated <= 3, "{stats:?}");
+        assert_eq!(stats.buffers_held, 0, "{stats:?}");
+        assert_eq!(stats.buffers_allocated, 3, "{stats:?}");
     }
 }

@@ -17,6 +17,7 @@ mod rows;
 mod sessions;
 mod sql;
 mod sqlite;
+mod sqlite_rotations;
 mod tokens;
 
 use std::sync::Arc;

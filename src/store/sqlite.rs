@@ -3,6 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::ConnectOptions as _;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -15,15 +16,17 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// SQLite takes one writer at a time, and in WAL mode a connection drops its whole page cache
 /// whenever another one has written, so connections beyond two add threads, caches and
 /// prepared statements (memory) without adding throughput: `database_max_connections` is capped
-/// at this for SQLite.
+/// at this for SQLite. Refresh-token rotation has one more connection of its own (`rotations`).
 pub const MAX_CONNECTIONS: u32 = 2;
 
 pub struct SqliteStore {
     pool: SqlitePool,
     deny: super::deny::DenyMirror,
-    /// Serialises refresh-token rotations inside the process: concurrent writers would meet
-    /// the database lock and back off in SQLite's busy handler, which sleeps.
-    writes: tokio::sync::Mutex<()>,
+    /// Refresh-token rotations, written by one task on a connection of its own, a batch per
+    /// statement (`sqlite_rotations`): concurrent writers would meet the database lock and back
+    /// off in SQLite's busy handler, which sleeps, and a rotation waiting for a pooled
+    /// connection behind every other request's reads would hold up the rotations behind it.
+    rotations: super::sqlite_rotations::RotationWriter,
 }
 
 impl SqliteStore {
@@ -50,12 +53,13 @@ impl SqliteStore {
             .max_connections(max_connections.min(MAX_CONNECTIONS))
             .min_connections(1)
             .acquire_timeout(acquire_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
+        let writer = options.connect().await?;
         Ok(Self {
             pool,
             deny: super::deny::DenyMirror::new(true),
-            writes: tokio::sync::Mutex::new(()),
+            rotations: super::sqlite_rotations::RotationWriter::start(writer),
         })
     }
 
@@ -78,37 +82,20 @@ impl SqliteStore {
         (SELECT json_group_array(g.name ORDER BY g.name) FROM groups g JOIN group_members m ON m.group_id = g.id \
           WHERE m.user_id = users.id) AS groups_json";
 
-    /// Refresh-token rotation: one INSERT into the `refresh_rotations` view, whose trigger marks
-    /// the old token used and stores the new one in the same statement (migration 0015), or
-    /// aborts, changing nothing, when the old token is used, revoked or expired or its session
-    /// has ended. A statement is its own transaction, and SQLite has one writer at a time, so
-    /// of concurrent rotations of one token exactly one succeeds, and a logout either precedes
-    /// it (refused) or follows it (and revokes the new token with the rest of the session's).
+    /// Refresh-token rotation: a row inserted into the `refresh_rotations` view, whose trigger
+    /// marks the old token used and stores the new one in the same statement, or changes
+    /// nothing when the old token is used, revoked or expired or its session has ended
+    /// (migrations 0015, 0021). SQLite has one writer at a time and the rotations are written one after the
+    /// other (a batch per statement, `sqlite_rotations`), so of concurrent rotations of one token
+    /// exactly one succeeds, and a logout either precedes it (refused) or follows it (and
+    /// revokes the new token with the rest of the session's).
     async fn rotate_refresh(
         &self,
         old_hash: &str,
         now: i64,
         new: &super::RefreshToken,
     ) -> StoreResult<bool> {
-        let _gate = self.writes.lock().await;
-        let insert = super::tokens::bind_refresh!(
-            sqlx::query(
-                "INSERT INTO refresh_rotations (token_hash, family_id, client_id, user_id, sid, \
-                 scope, auth_time, created_at, expires_at, family_expires_at, used_at, revoked_at, \
-                 access_jti, access_exp, amr, old_hash, now) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-            ),
-            new
-        )
-        .bind(old_hash)
-        .bind(now);
-        match insert.execute(&self.pool).await {
-            Ok(_) => Ok(true),
-            Err(sqlx::Error::Database(e)) if e.message().contains("refresh token not rotated") => {
-                Ok(false)
-            }
-            Err(e) => Err(super::map_unique(e)),
-        }
+        self.rotations.rotate(old_hash, now, new).await
     }
 }
 

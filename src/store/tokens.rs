@@ -8,6 +8,8 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
+use super::rows::FullUserRow;
+use crate::domain::User;
 
 /// A refresh token as stored (never the token itself).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -51,6 +53,12 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Store the first refresh token of a family.
     async fn create_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
     async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
+    /// The refresh token `token_hash` and its user (with roles and groups; `None` once the
+    /// account is deleted), in one round trip: what a refresh grant reads before it rotates.
+    async fn find_refresh_grant(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(RefreshToken, Option<User>)>>;
     /// Atomically mark the live token `old_hash` used and store `new` in its place. Returns
     /// `false`, writing nothing, when the old token was no longer live (rotated by a concurrent
     /// request, revoked or expired): exactly one of several concurrent callers gets `true`.
@@ -65,6 +73,65 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> StoreResult<u64>;
     /// Delete refresh tokens whose family has passed its absolute lifetime.
     async fn purge_refresh_tokens(&self, now: i64) -> StoreResult<u64>;
+}
+
+/// A refresh token joined with its user (`find_refresh_grant`). The token's own columns carry
+/// the `rt_` prefix, apart from the user's (both tables have `created_at`).
+#[derive(sqlx::FromRow)]
+pub(crate) struct RefreshGrantRow {
+    rt_token_hash: String,
+    rt_family_id: String,
+    rt_client_id: String,
+    rt_sid: Option<String>,
+    rt_scope: String,
+    rt_auth_time: i64,
+    rt_created_at: i64,
+    rt_expires_at: i64,
+    rt_family_expires_at: i64,
+    rt_used_at: Option<i64>,
+    rt_revoked_at: Option<i64>,
+    rt_access_jti: Option<String>,
+    rt_access_exp: Option<i64>,
+    rt_amr: String,
+    #[sqlx(flatten)]
+    user: FullUserRow,
+    user_deleted_at: Option<i64>,
+}
+
+/// The `SELECT` list of `RefreshGrantRow` before the dialect's roles and groups aggregates.
+pub(crate) const REFRESH_GRANT_COLUMNS: &str = "rt.token_hash AS rt_token_hash, \
+    rt.family_id AS rt_family_id, rt.client_id AS rt_client_id, rt.sid AS rt_sid, \
+    rt.scope AS rt_scope, rt.auth_time AS rt_auth_time, rt.created_at AS rt_created_at, \
+    rt.expires_at AS rt_expires_at, rt.family_expires_at AS rt_family_expires_at, \
+    rt.used_at AS rt_used_at, rt.revoked_at AS rt_revoked_at, rt.access_jti AS rt_access_jti, \
+    rt.access_exp AS rt_access_exp, rt.amr AS rt_amr, users.deleted_at AS user_deleted_at, \
+    users.id, users.email, users.email_verified, users.password_hash, users.name, \
+    users.given_name, users.family_name, users.phone_number, users.phone_number_verified, \
+    users.picture, users.locale, users.created_at, users.updated_at, users.disabled_at";
+
+impl RefreshGrantRow {
+    pub(crate) fn into_parts(self) -> StoreResult<(RefreshToken, Option<User>)> {
+        let deleted = self.user_deleted_at.is_some();
+        let user = self.user.into_user()?;
+        let token = RefreshToken {
+            token_hash: self.rt_token_hash,
+            family_id: self.rt_family_id,
+            client_id: self.rt_client_id,
+            user_id: user.id.clone(),
+            sid: self.rt_sid,
+            scope: self.rt_scope,
+            auth_time: self.rt_auth_time,
+            created_at: self.rt_created_at,
+            expires_at: self.rt_expires_at,
+            family_expires_at: self.rt_family_expires_at,
+            used_at: self.rt_used_at,
+            revoked_at: self.rt_revoked_at,
+            access_jti: self.rt_access_jti,
+            access_exp: self.rt_access_exp,
+            amr: self.rt_amr,
+        };
+        Ok((token, (!deleted).then_some(user)))
+    }
 }
 
 pub(crate) const REFRESH_COLUMNS: &str = "token_hash, family_id, client_id, user_id, sid, scope, auth_time, created_at, expires_at, family_expires_at, used_at, revoked_at, access_jti, access_exp, amr";
@@ -132,6 +199,27 @@ macro_rules! impl_token_store {
                     .bind(token_hash)
                     .fetch_optional(&self.pool)
                     .await?)
+            }
+
+            async fn find_refresh_grant(
+                &self,
+                token_hash: &str,
+            ) -> $crate::store::StoreResult<
+                Option<($crate::store::RefreshToken, Option<$crate::domain::User>)>,
+            > {
+                // A user row is deleted only with its tokens (ON DELETE CASCADE): an inner join
+                // finds every token there is.
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {}, {} FROM refresh_tokens rt JOIN users ON users.id = rt.user_id \
+                     WHERE rt.token_hash = $1",
+                    $crate::store::tokens::REFRESH_GRANT_COLUMNS,
+                    Self::USER_ROLES_GROUPS,
+                ));
+                let row: Option<$crate::store::tokens::RefreshGrantRow> = sqlx::query_as(sql)
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map($crate::store::tokens::RefreshGrantRow::into_parts).transpose()
             }
 
             async fn rotate_refresh_token(

@@ -25,5 +25,6 @@ mod hardening;
 mod metrics;
 mod phone;
 mod proxies;
+mod refresh_batch;
 mod sessions;
 mod tokens;

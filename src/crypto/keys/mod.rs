@@ -279,12 +279,11 @@ impl KeySet {
         }
         let (payload, header) = jwt::decode_with_verifier(token, key.verifier.as_ref())
             .map_err(|_| VerifyError::BadSignature)?;
-        let verified = (
+        s.verified.put(token, payload.claims_set());
+        Ok((
             payload.claims_set().clone(),
             header.token_type().map(str::to_owned),
-        );
-        s.verified.put(token, &verified);
-        Ok(verified)
+        ))
     }
 }
 

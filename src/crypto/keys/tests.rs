@@ -205,3 +205,43 @@ fn a_prepublished_key_is_published_at_once_and_signs_from_its_time() {
     // Not pruned while it still signs, nor the pending key ever.
     assert!(KeySet::prune(dir.path(), 0, before).unwrap().is_empty());
 }
+
+#[test]
+fn verified_tokens_are_cached_by_digest_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = KeySet::load_or_generate(dir.path()).unwrap();
+    let now = crate::now();
+    let mut claims = Map::new();
+    claims.insert("sub".into(), "u1".into());
+    claims.insert("exp".into(), (now + 600).into());
+    let token = keys
+        .sign(SigningAlgorithm::ES256, "at+jwt", claims, now)
+        .unwrap();
+    let first = keys.verify(&token).unwrap();
+    assert_eq!(keys.snapshot().verified.len(), 1);
+    // A hit answers the same claims and type as the verification did.
+    assert_eq!(keys.verify(&token).unwrap(), first);
+    assert_eq!(first.1.as_deref(), Some("at+jwt"));
+    // The same payload under a forged signature is another digest: verified, and refused.
+    let (head, _) = token.rsplit_once('.').unwrap();
+    let forged = format!("{head}.{}", URL_SAFE_NO_PAD.encode([0u8; 64]));
+    assert!(keys.verify(&forged).is_err());
+    // A token without `exp` is never cached.
+    let mut claims = Map::new();
+    claims.insert("sub".into(), "u2".into());
+    let forever = keys
+        .sign(SigningAlgorithm::ES256, "JWT", claims, now)
+        .unwrap();
+    keys.verify(&forever).unwrap();
+    assert_eq!(keys.snapshot().verified.len(), 1);
+
+    // The bound: filling the cache with live tokens drops half of it, never grows past it.
+    let cache = verified::VerifiedCache::default();
+    let mut live = Map::new();
+    live.insert("exp".into(), (now + 600).into());
+    for i in 0..verified::VERIFIED_CACHE_MAX + 1 {
+        cache.put(&format!("token-{i}"), &live);
+    }
+    assert!(cache.len() <= verified::VERIFIED_CACHE_MAX);
+    assert!(cache.len() > verified::VERIFIED_CACHE_MAX / 2);
+}

@@ -1,0 +1,2 @@
+-- SQLite only (its refresh-rotation trigger, written in batches); nothing to do here.
+SELECT 1;
