@@ -148,17 +148,17 @@ async fn several_nodes_sign_with_the_same_keys_and_follow_a_rotation() {
     let dir = |d: &tempfile::TempDir| d.path().join("keys").display().to_string();
     let (k1, k2) = (dir(&d1), dir(&d2));
     // One issuer for all nodes, as behind a load balancer.
-    let node = |keys: &str| {
-        ServerProcess::start(
-            &app,
-            &[
-                ("PORTCULLIS_KEYS_DIR", keys),
-                ("PORTCULLIS_ISSUER", &app.issuer),
-            ],
-        )
-    };
-    let n1 = node(&k1).await;
-    let n2 = node(&k2).await;
+    let issuer = app.issuer.as_str();
+    let n1 = ServerProcess::start(
+        &app,
+        &[("PORTCULLIS_KEYS_DIR", k1.as_str()), ("PORTCULLIS_ISSUER", issuer)],
+    )
+    .await;
+    let n2 = ServerProcess::start(
+        &app,
+        &[("PORTCULLIS_KEYS_DIR", k2.as_str()), ("PORTCULLIS_ISSUER", issuer)],
+    )
+    .await;
     let bases = [app.issuer.as_str(), n1.base.as_str(), n2.base.as_str()];
     let published = kids(&jwks_at(bases[0]).await);
     assert_eq!(published.len(), 3);
