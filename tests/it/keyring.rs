@@ -151,12 +151,18 @@ async fn several_nodes_sign_with_the_same_keys_and_follow_a_rotation() {
     let issuer = app.issuer.as_str();
     let n1 = ServerProcess::start(
         &app,
-        &[("PORTCULLIS_KEYS_DIR", k1.as_str()), ("PORTCULLIS_ISSUER", issuer)],
+        &[
+            ("PORTCULLIS_KEYS_DIR", k1.as_str()),
+            ("PORTCULLIS_ISSUER", issuer),
+        ],
     )
     .await;
     let n2 = ServerProcess::start(
         &app,
-        &[("PORTCULLIS_KEYS_DIR", k2.as_str()), ("PORTCULLIS_ISSUER", issuer)],
+        &[
+            ("PORTCULLIS_KEYS_DIR", k2.as_str()),
+            ("PORTCULLIS_ISSUER", issuer),
+        ],
     )
     .await;
     let bases = [app.issuer.as_str(), n1.base.as_str(), n2.base.as_str()];
