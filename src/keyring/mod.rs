@@ -169,7 +169,22 @@ impl Keyring {
         match &self.location {
             Location::Files(dir) => Ok(KeySet::rotate(dir, alg, delay)?),
             Location::Database { store, kek, .. } => {
-                let key = KeyMaterial::generate(alg, crate::now(), delay)?;
+                let now = crate::now();
+                let mut key = KeyMaterial::generate(alg, now, delay)?;
+                // Of two keys of one algorithm activating in the same second the later created
+                // signs: a key rotated `--now` in the same second as the newest one takes the
+                // next second as its creation time (like a key file's name; the activation time
+                // stays what was asked for).
+                let tied = store
+                    .signing_keys()
+                    .await?
+                    .iter()
+                    .filter(|k| k.alg == alg.as_str() && k.activates_at == key.activates)
+                    .map(|k| k.created_at)
+                    .max();
+                if let Some(tied) = tied.filter(|t| *t >= key.created) {
+                    key.created = tied + 1;
+                }
                 let stored = database::seal(&key, kek)?;
                 store.insert_signing_key(&stored).await?;
                 Ok(info(&stored, alg))
