@@ -13,6 +13,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod email;
+pub mod keyring;
 pub mod oauth;
 pub mod observability;
 pub mod oidc;

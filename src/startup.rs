@@ -9,7 +9,8 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
-use crate::crypto::{KeySet, PasswordHasher, load_or_create_key};
+use crate::crypto::PasswordHasher;
+use crate::keyring::Keyring;
 use crate::oauth::Provider;
 use crate::store::{self, Store};
 use crate::web;
@@ -21,6 +22,7 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(300);
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    keyring: Arc<Keyring>,
 }
 
 /// Connect to the configured database and apply migrations.
@@ -77,11 +79,16 @@ impl Application {
 
     /// Build on an already bound listener (tests bind port 0 first to learn the issuer URL).
     pub async fn with_listener(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
+        // Before the database is touched: a missing key-encryption key changes nothing.
+        crate::keyring::kek_for(&settings).context("cannot load signing keys")?;
         let store = open_store(&settings).await?;
-        let keys =
-            KeySet::load_or_generate(&settings.keys_dir).context("cannot load signing keys")?;
-        let csrf_key = load_or_create_key(&settings.keys_dir.join("csrf.key"))
-            .context("cannot load keys_dir/csrf.key")?;
+        let keyring = Keyring::open(&settings, store.clone())
+            .await
+            .context("cannot load signing keys")?;
+        let csrf_key = keyring
+            .csrf_key()
+            .await
+            .context("cannot load the CSRF key")?;
         let hasher = PasswordHasher::new(&settings.argon2).context("invalid argon2 parameters")?;
         let discovery = serde_json::to_vec(&crate::oidc::discovery::metadata(&settings))
             .context("cannot serialise discovery")?;
@@ -98,7 +105,7 @@ impl Application {
         let provider = Provider {
             settings: Arc::new(settings),
             store,
-            keys: Arc::new(keys),
+            keys: keyring.keys(),
             hasher,
             logout_wake: Arc::new(tokio::sync::Notify::new()),
             clients: Arc::default(),
@@ -121,7 +128,13 @@ impl Application {
                 mailer,
                 accounts,
             },
+            keyring: Arc::new(keyring),
         })
+    }
+
+    /// Where the signing keys live (tests reload and rotate through it).
+    pub fn keyring(&self) -> Arc<Keyring> {
+        self.keyring.clone()
     }
 
     /// The protocol core (settings, store, keys), e.g. for tests that seed data.
@@ -139,11 +152,14 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let store = self.state.provider.store.clone();
-        let housekeeping = tokio::spawn(housekeeping(self.state.provider.clone()));
+        let housekeeping = tokio::spawn(housekeeping(
+            self.state.provider.clone(),
+            self.keyring.clone(),
+        ));
         let backchannel = tokio::spawn(crate::oidc::backchannel::run(self.state.provider.clone()));
         // Registered before serving, so a SIGHUP never meets the default action (terminate).
         let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        let key_watch = tokio::spawn(watch_keys(self.state.provider.keys.clone(), hup));
+        let key_watch = tokio::spawn(watch_keys(self.keyring.clone(), hup));
         let mail_worker = tokio::spawn(crate::email::run_worker(
             store.clone(),
             self.state.mailer.clone(),
@@ -174,7 +190,7 @@ const MAIL_RETENTION: i64 = 7 * 86_400;
 /// long (seconds) after they finished; the headers stay for support until `MAIL_RETENTION`.
 const MAIL_BODY_RETENTION: i64 = 600;
 
-async fn housekeeping(provider: Provider) {
+async fn housekeeping(provider: Provider, keyring: Arc<Keyring>) {
     let store = provider.store.clone();
     // The first pass comes one period after start, not at once: a start (or a burst of restarts)
     // does not add database work, and nothing here is urgent. Every pass is idempotent.
@@ -187,7 +203,7 @@ async fn housekeeping(provider: Provider) {
         let now = provider.clock.now();
         run_housekeeping(store.as_ref(), &provider.settings, now).await;
         if provider.settings.keys_auto_prune {
-            prune_keys(&provider, now).await;
+            prune_keys(&provider, &keyring, now).await;
         }
     }
 }
@@ -236,7 +252,7 @@ pub async fn run_housekeeping(store: &dyn Store, settings: &Settings, now: i64) 
 }
 
 /// `keys prune`, run by housekeeping; the key watcher then drops the keys from the JWKS.
-async fn prune_keys(provider: &Provider, now: i64) {
+async fn prune_keys(provider: &Provider, keyring: &Keyring, now: i64) {
     let clients = match provider.store.list_clients().await {
         Ok(c) => c,
         Err(e) => {
@@ -245,7 +261,7 @@ async fn prune_keys(provider: &Provider, now: i64) {
         }
     };
     let retention = crate::oauth::key_retention(&provider.settings, &clients);
-    match KeySet::prune(&provider.settings.keys_dir, retention, now) {
+    match keyring.prune(retention, now).await {
         Ok(removed) => {
             for k in removed {
                 tracing::info!(kid = %k.kid, alg = %k.alg, "retired signing key removed");
@@ -255,10 +271,12 @@ async fn prune_keys(provider: &Provider, now: i64) {
     }
 }
 
-/// Reload the signing keys when their files change (checked every `KEY_RELOAD_EVERY`) and at once
-/// on SIGHUP, so `keys rotate` and `keys prune` take effect without a restart.
-async fn watch_keys(keys: Arc<KeySet>, mut hup: Option<tokio::signal::unix::Signal>) {
-    let mut tick = tokio::time::interval(crate::crypto::keys::KEY_RELOAD_EVERY);
+/// Reload the signing keys when they change (`Keyring::reload_every`: every second from the
+/// database, every `KEY_RELOAD_EVERY` from files) and at once on SIGHUP, so `keys rotate` and
+/// `keys prune` take effect without a restart, on every node.
+async fn watch_keys(keyring: Arc<Keyring>, mut hup: Option<tokio::signal::unix::Signal>) {
+    let mut tick = tokio::time::interval(keyring.reload_every());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         match hup.as_mut() {
             Some(h) => {
@@ -271,14 +289,16 @@ async fn watch_keys(keys: Arc<KeySet>, mut hup: Option<tokio::signal::unix::Sign
                 tick.tick().await;
             }
         }
-        let keys = keys.clone();
-        match tokio::task::spawn_blocking(move || keys.reload()).await {
-            Ok(Ok(true)) => tracing::info!("signing keys reloaded"),
-            Ok(Ok(false)) => {}
-            Ok(Err(e)) => {
+        match keyring.reload().await {
+            Ok(true) => tracing::info!("signing keys reloaded"),
+            Ok(false) => {}
+            // A database outage is reported by the requests that need it; keep the keys.
+            Err(crate::keyring::KeyringError::Store(e)) if e.is_unavailable() => {
+                tracing::debug!(error = %e, "key reload skipped: database unavailable")
+            }
+            Err(e) => {
                 tracing::error!(error = %e, "cannot reload signing keys; keeping the current set")
             }
-            Err(e) => tracing::error!(error = %e, "key reload task failed"),
         }
     }
 }

@@ -1,7 +1,9 @@
-//! `portcullis keys rotate|prune|list`: signing-key rotation from the command line.
+//! `portcullis keys rotate|prune|list|new-kek`: signing-key rotation from the command line, on
+//! the keys wherever they live (`crate::keyring`: the database, or `keys_dir`).
 //!
-//! Procedure (see docs/tokens.md): `keys rotate` adds a new key, which the running server loads
-//! (publishes in the JWKS) within `KEY_RELOAD_EVERY` (or at once on SIGHUP) and signs with from
+//! Procedure (see docs/tokens.md): `keys rotate` adds a new key, which every running server loads
+//! (publishes in the JWKS) within a second from the database, or within `KEY_RELOAD_EVERY` from
+//! files (or at once on SIGHUP), and signs with from
 //! `keys_prepublish_seconds` after the rotation on (`--now`: at once, for an emergency), while
 //! the old key stays in the JWKS. `keys prune` (or the housekeeping job, `keys_auto_prune`)
 //! deletes a retired key once every token it can have signed has expired.
@@ -10,14 +12,16 @@ use clap::Subcommand;
 
 use super::Failure;
 use crate::config::Settings;
-use crate::crypto::{KeySet, KeyStatus};
-use crate::domain::{InvalidInput, SigningAlgorithm};
+use crate::crypto::{Kek, KeyStatus};
+use crate::domain::SigningAlgorithm;
+use crate::keyring::{Keyring, KeyringError};
 use crate::startup::open_store;
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
     /// Create a new signing key (for --alg, or for every algorithm): published at once (once the
-    /// server reloads its keys, within 30 s or at once on SIGHUP), signing only after
+    /// servers reload their keys: within a second from the database, within 30 s or at once on
+    /// SIGHUP from keys_dir), signing only after
     /// keys_prepublish_seconds, so relying parties that cached the JWKS know it by then.
     Rotate {
         /// RS256, ES256 or EdDSA (default: all three).
@@ -35,32 +39,64 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print a new random key-encryption key (32 bytes, base64) for keys_encryption_key.
+    NewKek,
 }
 
-fn key_failure(e: crate::crypto::KeyError) -> Failure {
+fn key_failure(e: KeyringError) -> Failure {
     Failure {
         message: e.to_string(),
         code: 1,
     }
 }
 
+/// The key ring of this configuration, and its store (closed by the caller).
+async fn open(
+    settings: &Settings,
+) -> Result<(Keyring, std::sync::Arc<dyn crate::store::Store>), Failure> {
+    // Before the database is touched: a missing key-encryption key changes nothing.
+    crate::keyring::kek_for(settings).map_err(key_failure)?;
+    let store = open_store(settings).await?;
+    match Keyring::open(settings, store.clone()).await {
+        Ok(keyring) => Ok((keyring, store)),
+        Err(e) => {
+            store.close().await;
+            Err(key_failure(e))
+        }
+    }
+}
+
 pub async fn run(settings: Settings, command: KeysCommand) -> Result<(), Failure> {
-    let dir = settings.keys_dir.as_path();
+    if let KeysCommand::NewKek = command {
+        println!("{}", Kek::generate_base64());
+        return Ok(());
+    }
+    let (keyring, store) = open(&settings).await?;
+    let result = run_on(&settings, &keyring, store.as_ref(), command).await;
+    store.close().await;
+    result
+}
+
+async fn run_on(
+    settings: &Settings,
+    keyring: &Keyring,
+    store: &dyn crate::store::Store,
+    command: KeysCommand,
+) -> Result<(), Failure> {
     match command {
+        KeysCommand::NewKek => Ok(()),
         KeysCommand::Rotate { alg, now } => {
             let algs = match alg.as_deref() {
                 None => SigningAlgorithm::ALL.to_vec(),
                 Some(a) => vec![a.parse::<SigningAlgorithm>()?],
             };
-            // Make sure the folder exists with a full set before adding to it.
-            KeySet::load_or_generate(dir).map_err(key_failure)?;
             let delay = if now {
                 0
             } else {
                 settings.keys_prepublish_seconds
             };
             for alg in algs {
-                let key = KeySet::rotate(dir, alg, delay).map_err(key_failure)?;
+                let key = keyring.rotate(alg, delay).await.map_err(key_failure)?;
                 if now {
                     println!("{alg}: new signing key {}, active now", key.kid);
                 } else {
@@ -70,35 +106,39 @@ pub async fn run(settings: Settings, command: KeysCommand) -> Result<(), Failure
                     );
                 }
             }
-            println!(
-                "a running server publishes it within {} s (or at once on SIGHUP); old keys stay published until `keys prune`",
-                crate::crypto::keys::KEY_RELOAD_EVERY.as_secs()
-            );
+            if keyring.in_database() {
+                println!(
+                    "running servers publish it within {} s; old keys stay published until `keys prune`",
+                    crate::keyring::DB_RELOAD_EVERY.as_secs() + 1
+                );
+            } else {
+                println!(
+                    "a running server publishes it within {} s (or at once on SIGHUP); old keys stay published until `keys prune`",
+                    crate::crypto::keys::KEY_RELOAD_EVERY.as_secs()
+                );
+            }
             Ok(())
         }
         KeysCommand::Prune => {
-            if !dir.is_dir() {
-                return Err(InvalidInput::new(format!(
-                    "keys_dir {} does not exist",
-                    dir.display()
-                ))
-                .into());
-            }
-            let store = open_store(&settings).await?;
-            let clients = store.list_clients().await;
-            store.close().await;
-            let retention = crate::oauth::key_retention(&settings, &clients?);
-            let removed = KeySet::prune(dir, retention, crate::now()).map_err(key_failure)?;
+            let clients = store.list_clients().await?;
+            let retention = crate::oauth::key_retention(settings, &clients);
+            let removed = keyring
+                .prune(retention, crate::now())
+                .await
+                .map_err(key_failure)?;
             if removed.is_empty() {
                 println!("no key is due for removal (retention {retention} s after retirement)");
             }
             for k in removed {
-                println!("{}: removed {} ({})", k.alg, k.kid, k.path.display());
+                match &k.path {
+                    Some(path) => println!("{}: removed {} ({})", k.alg, k.kid, path.display()),
+                    None => println!("{}: removed {}", k.alg, k.kid),
+                }
             }
             Ok(())
         }
         KeysCommand::List { json } => {
-            let keys = KeySet::list(dir).map_err(key_failure)?;
+            let keys = keyring.list().await.map_err(key_failure)?;
             let now = crate::now();
             if json {
                 let list: Vec<_> = keys

@@ -19,6 +19,7 @@ const SECRET_KEYS: &[&str] = &[
     "mail.smtp_password",
     "sms.http_authorization",
     "metrics.token",
+    "keys_encryption_key",
 ];
 
 /// Loaded settings plus the warnings found on the way (logged once telemetry is up).

@@ -25,6 +25,10 @@ pub struct Settings {
     pub jwks_max_age: i64,
     /// Seconds between `keys rotate` (publication) and the new key's first signature.
     pub keys_prepublish_seconds: i64,
+    /// Key-encryption key of the signing keys kept in the database (32 bytes, base64); required
+    /// with PostgreSQL, optional with SQLite (set: the keys move into the database). See
+    /// `Settings::keys_encryption_key`.
+    pub keys_encryption_key: Secret,
     pub log_format: LogFormat,
     pub log_level: String,
     pub allow_insecure_http: bool,
@@ -207,6 +211,18 @@ impl Settings {
         self.issuer.trim_end_matches('/')
     }
 
+    /// Whether the database is PostgreSQL (else SQLite).
+    pub fn is_postgres(&self) -> bool {
+        let url = self.database_url.expose();
+        url.starts_with("postgres://") || url.starts_with("postgresql://")
+    }
+
+    /// The key-encryption key's 32 bytes, when one is set (validated at load: 32 bytes in
+    /// base64, standard or URL-safe alphabet, padding optional).
+    pub fn keys_encryption_key(&self) -> Option<[u8; 32]> {
+        decode_kek(self.keys_encryption_key.expose())
+    }
+
     /// Whether cookies must carry `Secure` (and may use the `__Host-` prefix).
     pub fn is_https(&self) -> bool {
         self.issuer.starts_with("https://")
@@ -253,6 +269,19 @@ fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
                 })
         })
         .collect()
+}
+
+/// 32 bytes from base64 (`openssl rand -base64 32`, or URL-safe without padding); `None` for an
+/// empty or malformed value.
+pub(super) fn decode_kek(text: &str) -> Option<[u8; 32]> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let text = text.trim().trim_end_matches('=');
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text)
+        .or_else(|_| STANDARD_NO_PAD.decode(text))
+        .ok()?;
+    bytes.try_into().ok()
 }
 
 impl ServerSettings {

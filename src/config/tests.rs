@@ -202,3 +202,33 @@ fn hsts_only_for_an_https_issuer_and_configurable() {
     let e = load(&[("PORTCULLIS_HSTS_MAX_AGE", "-1")]).unwrap_err();
     assert_eq!(e.key, "hsts_max_age");
 }
+
+#[test]
+fn key_encryption_key_is_32_bytes_of_base64_from_env_or_file() {
+    assert_eq!(load(&[]).unwrap().settings.keys_encryption_key(), None);
+    let bytes: Vec<u8> = (0u8..32).collect();
+    // `openssl rand -base64 32` (standard, padded) and URL-safe without padding.
+    for text in [
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+    ] {
+        let s = load(&[("PORTCULLIS_KEYS_ENCRYPTION_KEY", text)])
+            .unwrap()
+            .settings;
+        assert_eq!(s.keys_encryption_key().unwrap().to_vec(), bytes);
+        assert_eq!(format!("{:?}", s.keys_encryption_key), "[redacted]");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("kek");
+    std::fs::write(&f, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n").unwrap();
+    let s = load(&[("PORTCULLIS_KEYS_ENCRYPTION_KEY_FILE", f.to_str().unwrap())])
+        .unwrap()
+        .settings;
+    assert_eq!(s.keys_encryption_key().unwrap().to_vec(), bytes);
+    // 16 bytes, and not base64 at all: refused, naming the key and how to make one.
+    for bad in ["AAECAwQFBgcICQoLDA0ODw==", "not a key"] {
+        let e = load(&[("PORTCULLIS_KEYS_ENCRYPTION_KEY", bad)]).unwrap_err();
+        assert_eq!(e.key, "keys_encryption_key");
+        assert!(e.to_string().contains("keys new-kek"), "{e}");
+    }
+}

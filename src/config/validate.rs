@@ -163,6 +163,14 @@ impl Settings {
                 format!("use at least {least}, or lower jwks_max_age"),
             ));
         }
+        let kek = self.keys_encryption_key.expose();
+        if !kek.is_empty() && super::sections::decode_kek(kek).is_none() {
+            return Err(ConfigError::new(
+                "keys_encryption_key",
+                "is not 32 bytes in base64",
+                "generate one with `portcullis keys new-kek` (or `openssl rand -base64 32`)",
+            ));
+        }
         self.validate_accounts()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return Err(ConfigError::new(

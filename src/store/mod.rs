@@ -9,6 +9,7 @@ mod audit;
 mod deny;
 mod groups;
 mod invitations;
+mod keys;
 mod logout;
 mod outbox;
 mod postgres;
@@ -31,6 +32,7 @@ pub use admin::{AdminStore, AdminUser, Counts, LoginDay, UserFilter, UserProfile
 pub use audit::{AuditQuery, AuditRecord, AuditStore};
 pub use groups::{Group, GroupStore};
 pub use invitations::InvitationStore;
+pub use keys::{KeyStore, StoredKey};
 pub use logout::{Delivery, LogoutStore, SessionRef};
 pub use outbox::{Channel, MailStore, NewMail, OutboxMail};
 pub use postgres::PgStore;
@@ -54,6 +56,7 @@ pub trait Store:
     + AccountPageStore
     + MailStore
     + InvitationStore
+    + KeyStore
     + Send
     + Sync
     + 'static
@@ -71,6 +74,7 @@ impl<T> Store for T where
         + AccountPageStore
         + MailStore
         + InvitationStore
+        + KeyStore
         + Send
         + Sync
         + 'static
@@ -81,7 +85,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::{
         AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, GroupStore,
-        InvitationStore, LogoutStore, MailStore, SessionStore, Store, TokenStore,
+        InvitationStore, KeyStore, LogoutStore, MailStore, SessionStore, Store, TokenStore,
     };
 }
 
@@ -98,6 +102,12 @@ pub enum StoreError {
     Unavailable(sqlx::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database has migrations this binary does not know: a newer version migrated it.
+    #[error(
+        "the database schema is newer than this binary (it has migration {found}, this version \
+         knows up to {known}): run a Portcullis version at least as new as the one that migrated it"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
     #[error("corrupt row: {0}")]
     Corrupt(String),
 }
@@ -181,7 +191,8 @@ pub struct Consent {
 /// Users, clients, sessions, codes, consents and group claims: what the sign-in flow needs.
 #[async_trait]
 pub trait CoreStore: Send + Sync + 'static {
-    /// Apply pending migrations.
+    /// Apply pending migrations. Refuses (`SchemaTooNew`), changing nothing, when the database
+    /// has a migration newer than any this binary knows.
     async fn migrate(&self) -> StoreResult<()>;
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> StoreResult<()>;

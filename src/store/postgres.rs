@@ -35,6 +35,14 @@ impl PgStore {
         &MIGRATOR
     }
 
+    /// Serialises the first key set of concurrently starting nodes (`KeyStore`): the mode
+    /// conflicts with itself and lets readers go on.
+    const LOCK_SIGNING_KEYS: &'static str = "LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE";
+
+    /// Whether sqlx's migration table exists in the schema of the search path.
+    const HAS_MIGRATIONS_TABLE: &'static str = "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE tablename = '_sqlx_migrations' \
+         AND schemaname = current_schema()";
+
     /// A write transaction (PostgreSQL locks rows; a plain `BEGIN` is enough).
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.pool.begin().await
@@ -95,3 +103,4 @@ super::outbox::impl_mail_store!(PgStore);
 super::profile::impl_profile_store!(PgStore);
 super::sessions::impl_session_store!(PgStore, sqlx::Postgres);
 super::invitations::impl_invitation_store!(PgStore);
+super::keys::impl_key_store!(PgStore, sqlx::Postgres);

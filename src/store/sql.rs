@@ -13,6 +13,19 @@ macro_rules! impl_sql_store {
         #[async_trait::async_trait]
         impl $crate::store::CoreStore for $store {
             async fn migrate(&self) -> $crate::store::StoreResult<()> {
+                let known = Self::migrator().iter().map(|m| m.version).max().unwrap_or(0);
+                let (tables,): (i64,) = sqlx::query_as(Self::HAS_MIGRATIONS_TABLE)
+                    .fetch_one(&self.pool)
+                    .await?;
+                if tables > 0 {
+                    let (found,): (Option<i64>,) =
+                        sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations")
+                            .fetch_one(&self.pool)
+                            .await?;
+                    if let Some(found) = found.filter(|f| *f > known) {
+                        return Err($crate::store::StoreError::SchemaTooNew { found, known });
+                    }
+                }
                 Self::migrator().run(&self.pool).await?;
                 Ok(())
             }

@@ -67,6 +67,13 @@ impl SqliteStore {
         &MIGRATOR
     }
 
+    /// `begin_write` (`BEGIN IMMEDIATE`) already holds the only write lock.
+    const LOCK_SIGNING_KEYS: &'static str = "SELECT 1";
+
+    /// Whether sqlx's migration table exists.
+    const HAS_MIGRATIONS_TABLE: &'static str =
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'";
+
     /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front, waiting in the busy
     /// handler if another connection holds it. A deferred `BEGIN` would take it only at the
     /// first write, and if another connection committed after this transaction's first read,
@@ -110,3 +117,4 @@ super::outbox::impl_mail_store!(SqliteStore);
 super::profile::impl_profile_store!(SqliteStore);
 super::sessions::impl_session_store!(SqliteStore, sqlx::Sqlite);
 super::invitations::impl_invitation_store!(SqliteStore);
+super::keys::impl_key_store!(SqliteStore, sqlx::Sqlite);

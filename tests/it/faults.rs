@@ -126,33 +126,59 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Start `portcullis serve` on a free port with `extra` environment; wait until it answers.
     pub async fn start(app: &TestApp, extra: &[(&str, &str)]) -> Self {
+        let server = Self::spawn(app, extra, std::process::Stdio::null());
+        server.wait_ready().await;
+        server
+    }
+
+    /// `portcullis serve` with this test's database, keys (folder and key-encryption key) and
+    /// `extra` environment on a free port, not waited for; `stderr` piped for
+    /// `wait_exit_output` (only for a process that exits: a full pipe would block a server).
+    pub fn spawn(app: &TestApp, extra: &[(&str, &str)], stderr: std::process::Stdio) -> Self {
+        let settings = &app.provider.settings;
+        let keys_dir = settings.keys_dir.display().to_string();
+        let mut env = vec![
+            ("PORTCULLIS_DATABASE_URL", settings.database_url.expose()),
+            ("PORTCULLIS_KEYS_DIR", keys_dir.as_str()),
+            (
+                "PORTCULLIS_KEYS_ENCRYPTION_KEY",
+                settings.keys_encryption_key.expose(),
+            ),
+        ];
+        env.extend_from_slice(extra);
+        Self::spawn_with(&env, stderr)
+    }
+
+    /// `portcullis serve` on a free port with `env` (plus issuer, bind and log level).
+    pub fn spawn_with(env: &[(&str, &str)], stderr: std::process::Stdio) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let base = format!("http://127.0.0.1:{port}");
-        let settings = &app.provider.settings;
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"));
         cmd.arg("serve")
-            .env("PORTCULLIS_DATABASE_URL", settings.database_url.expose())
-            .env("PORTCULLIS_KEYS_DIR", &settings.keys_dir)
             .env("PORTCULLIS_ISSUER", &base)
             .env("PORTCULLIS_BIND", format!("127.0.0.1:{port}"))
             .env("PORTCULLIS_LOG_LEVEL", "warn")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        for (k, v) in extra {
+            .stderr(stderr);
+        for (k, v) in env {
             cmd.env(k, v);
         }
-        let server = Self {
+        Self {
             child: cmd.spawn().expect("start portcullis serve"),
             base,
-        };
+        }
+    }
+
+    /// Wait (bounded) until the server answers `/healthz`.
+    pub async fn wait_ready(&self) {
         let http = browser();
         let deadline = tokio::time::Instant::now() + BOUND;
         loop {
-            if let Ok(r) = http.get(format!("{}/healthz", server.base)).send().await
+            if let Ok(r) = http.get(format!("{}/healthz", self.base)).send().await
                 && r.status() == 200
             {
                 break;
@@ -163,7 +189,20 @@ impl ServerProcess {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        server
+    }
+
+    /// Wait (bounded) for a process expected to refuse to start: its exit status and stderr.
+    pub async fn wait_exit_output(mut self) -> (std::process::ExitStatus, String) {
+        let status = self
+            .wait_exit()
+            .await
+            .expect("the server refuses to start and exits");
+        let mut err = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            use std::io::Read;
+            pipe.read_to_string(&mut err).unwrap();
+        }
+        (status, err)
     }
 
     pub fn signal(&self, sig: &str) {

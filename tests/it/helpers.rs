@@ -77,6 +77,8 @@ pub enum Backend {
 pub struct TestApp {
     pub issuer: String,
     pub provider: Provider,
+    /// Where the signing keys live (the database on PostgreSQL): reload, rotate, prune.
+    pub keyring: std::sync::Arc<portcullis::keyring::Keyring>,
     pub backend: Backend,
     /// Cookie-keeping client that does not follow redirects (a browser we steer by hand).
     pub http: reqwest::Client,
@@ -95,6 +97,9 @@ pub struct TestClient {
     pub redirect_uri: String,
 }
 
+/// The key-encryption key of the PostgreSQL test servers (required there; 32 bytes, base64).
+pub const TEST_KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 pub const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -109,7 +114,7 @@ pub fn browser() -> reqwest::Client {
 /// A fresh, uniquely named PostgreSQL schema on the server of `TEST_DATABASE_URL`, and the URL
 /// that makes it the server's `search_path` (migrations and every table live in it). Schemas
 /// are cheap to create and drop, unlike databases (each CREATE/DROP DATABASE checkpoints).
-async fn fresh_pg_schema() -> (String, String) {
+pub async fn fresh_pg_schema() -> (String, String) {
     let admin = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
     let name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(&admin)
@@ -127,7 +132,7 @@ async fn fresh_pg_schema() -> (String, String) {
 }
 
 /// Drop a test's schema (from `Drop`, so on a separate thread with its own runtime).
-fn drop_pg_schema(name: String) {
+pub fn drop_pg_schema(name: String) {
     let Ok(admin) = std::env::var("TEST_DATABASE_URL") else {
         return;
     };
@@ -196,6 +201,9 @@ impl TestApp {
             ("PORTCULLIS_ARGON2__ITERATIONS".into(), "1".into()),
             ("PORTCULLIS_LOG_LEVEL".into(), "warn".into()),
         ];
+        if backend == Backend::Postgres {
+            env.push(("PORTCULLIS_KEYS_ENCRYPTION_KEY".into(), TEST_KEK.into()));
+        }
         env.extend(
             extra
                 .iter()
@@ -208,6 +216,7 @@ impl TestApp {
             .await
             .expect("application starts");
         let provider = app.provider().clone();
+        let keyring = app.keyring();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             app.run_until(async {
@@ -219,6 +228,7 @@ impl TestApp {
         Self {
             issuer,
             provider,
+            keyring,
             backend,
             http: browser(),
             dir,

@@ -22,6 +22,7 @@ mod email_identity;
 mod faults;
 mod flow;
 mod hardening;
+mod keyring;
 mod metrics;
 mod phone;
 mod proxies;

@@ -546,13 +546,18 @@ backend_tests! {
     }
 }
 
-/// Run the real `portcullis` binary against this test's database and key folder.
-fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+/// Run the real `portcullis` binary against this test's database and keys (folder and
+/// key-encryption key).
+pub(crate) fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
     let settings = &app.provider.settings;
     std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(args)
         .env("PORTCULLIS_DATABASE_URL", settings.database_url.expose())
         .env("PORTCULLIS_KEYS_DIR", &settings.keys_dir)
+        .env(
+            "PORTCULLIS_KEYS_ENCRYPTION_KEY",
+            settings.keys_encryption_key.expose(),
+        )
         .env("PORTCULLIS_LOG_LEVEL", "warn")
         .output()
         .expect("run portcullis")
@@ -569,7 +574,7 @@ fn stderr_line(out: &std::process::Output) -> String {
 }
 
 /// The `kid` in a JWS header.
-fn kid_of(jwt: &str) -> String {
+pub(crate) fn kid_of(jwt: &str) -> String {
     let header = jwt.split('.').next().unwrap();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(header)
@@ -579,7 +584,7 @@ fn kid_of(jwt: &str) -> String {
 }
 
 /// What a resource server does: verify with a key from the published JWKS.
-fn verifies_with_jwks(jwks: &[u8], jwt: &str) -> bool {
+pub(crate) fn verifies_with_jwks(jwks: &[u8], jwt: &str) -> bool {
     let set = josekit::jwk::JwkSet::from_bytes(jwks).expect("JWKS");
     let kid = kid_of(jwt);
     let Some(jwk) = set.get(&kid).first().copied() else {
@@ -621,8 +626,9 @@ backend_tests! {
         // `--now`: no pre-publication delay (an emergency rotation).
         let out = cli(&app, &["keys", "rotate", "--alg", "ES256", "--now"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        // What the key watcher does within 30 s, or at once on SIGHUP.
-        assert!(app.provider.keys.reload().unwrap());
+        // What the key watcher does (within 30 s from files, at once on SIGHUP; every second
+        // from the database, so it may have done it already).
+        app.keyring.reload().await.unwrap();
 
         let new_token = cc_token(&app, &svc).await;
         let new_kid = kid_of(&new_token);
@@ -635,7 +641,7 @@ backend_tests! {
         // Prune now: the old key's tokens may still be alive, so it stays.
         let out = cli(&app, &["keys", "prune"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(!app.provider.keys.reload().unwrap(), "nothing removed");
+        assert!(!app.keyring.reload().await.unwrap(), "nothing removed");
         assert!(verifies_with_jwks(&jwks(&app).await, &old_token));
 
         let out = cli(&app, &["keys", "list", "--json"]);
@@ -646,12 +652,11 @@ backend_tests! {
         // Once its tokens have expired (retention past the retirement), prune removes it.
         let clients = app.provider.store.list_clients().await.unwrap();
         let retention = portcullis::oauth::key_retention(&app.provider.settings, &clients);
-        let dir = &app.provider.settings.keys_dir;
-        assert!(portcullis::crypto::KeySet::prune(dir, retention, retired + retention).unwrap().is_empty());
-        let removed = portcullis::crypto::KeySet::prune(dir, retention, retired + retention + 1).unwrap();
+        assert!(app.keyring.prune(retention, retired + retention).await.unwrap().is_empty());
+        let removed = app.keyring.prune(retention, retired + retention + 1).await.unwrap();
         assert_eq!(removed.len(), 1);
         assert_eq!(removed[0].kid, old_kid);
-        assert!(app.provider.keys.reload().unwrap());
+        app.keyring.reload().await.unwrap();
         let published = jwks(&app).await;
         assert!(!verifies_with_jwks(&published, &old_token), "old kid is gone");
         assert!(verifies_with_jwks(&published, &new_token));
@@ -665,7 +670,7 @@ backend_tests! {
 
         let out = cli(&app, &["keys", "rotate", "--alg", "ES256"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(app.provider.keys.reload().unwrap());
+        app.keyring.reload().await.unwrap();
         let out = cli(&app, &["keys", "list", "--json"]);
         let list: Value = serde_json::from_slice(&out.stdout).unwrap();
         let es256: Vec<&Value> = list.as_array().unwrap().iter().filter(|k| k["alg"] == "ES256").collect();
@@ -892,6 +897,7 @@ backend_tests! {
                 .arg("serve")
                 .env("PORTCULLIS_DATABASE_URL", settings.database_url.expose())
                 .env("PORTCULLIS_KEYS_DIR", &settings.keys_dir)
+                .env("PORTCULLIS_KEYS_ENCRYPTION_KEY", settings.keys_encryption_key.expose())
                 .env("PORTCULLIS_ISSUER", &base)
                 .env("PORTCULLIS_BIND", format!("127.0.0.1:{port}"))
                 .env("PORTCULLIS_LOG_LEVEL", "warn")

@@ -11,8 +11,9 @@ pub enum KeyError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("key file {path}: {reason}")]
-    Invalid { path: PathBuf, reason: String },
+    /// `origin`: `key file PATH`, or `signing key KID in the database`.
+    #[error("{origin}: {reason}")]
+    Invalid { origin: String, reason: String },
     #[error("signing failed: {0}")]
     Sign(String),
     #[error("no signing key for {0}")]

@@ -1,6 +1,7 @@
 //! Key files: `<alg>-<created>.pem`, or `<alg>-<created>-<activates>.pem` for a key published
 //! before it signs (unix seconds; PKCS#8 PEM, mode 0600) in `keys_dir`, generated, listed and
-//! loaded into signers and verifiers, each identified by its RFC 7638 thumbprint.
+//! loaded into signers and verifiers, each identified by its RFC 7638 thumbprint; and
+//! [`KeyMaterial`], a key wherever it is kept, which the database-backed key ring also uses.
 
 use std::fs;
 use std::io::Write;
@@ -22,17 +23,97 @@ use crate::domain::SigningAlgorithm;
 
 const RSA_BITS: u32 = 2048;
 
-/// A key loaded from its file: what signs, what verifies, and what is published.
+/// A key ready to use: what signs, what verifies, and what is published.
 pub(super) struct LoadedKey {
     pub(super) alg: SigningAlgorithm,
     pub(super) created: i64,
     /// When it may start signing (its creation time unless it was pre-published).
     pub(super) activates: i64,
     pub(super) kid: String,
-    pub(super) path: PathBuf,
+    /// Its file, for keys kept in `keys_dir`.
+    pub(super) path: Option<PathBuf>,
     pub(super) signer: Box<dyn JwsSigner>,
     pub(super) verifier: Box<dyn JwsVerifier>,
     pub(super) public_jwk: Jwk,
+}
+
+/// A private key with its algorithm and times, wherever it is kept (a file, or the database
+/// after decryption): the input of a key set.
+#[derive(Clone)]
+pub struct KeyMaterial {
+    pub alg: SigningAlgorithm,
+    pub created: i64,
+    pub activates: i64,
+    /// PKCS#8 PEM.
+    pub pem: Vec<u8>,
+    /// Where it came from, for messages (`key file …`, `signing key … in the database`).
+    pub origin: String,
+    pub(super) path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyMaterial")
+            .field("alg", &self.alg)
+            .field("created", &self.created)
+            .field("activates", &self.activates)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyMaterial {
+    /// A key kept somewhere other than `keys_dir` (the database).
+    pub fn new(
+        alg: SigningAlgorithm,
+        created: i64,
+        activates: i64,
+        pem: Vec<u8>,
+        origin: String,
+    ) -> Self {
+        Self {
+            alg,
+            created,
+            activates,
+            pem,
+            origin,
+            path: None,
+        }
+    }
+
+    /// A new private key for `alg`, created at `now`, signing from `now + delay` on.
+    pub fn generate(alg: SigningAlgorithm, now: i64, delay: i64) -> Result<Self, KeyError> {
+        Ok(Self {
+            alg,
+            created: now,
+            activates: now + delay.max(0),
+            pem: generate_pem(alg)?,
+            origin: format!("new {alg} key"),
+            path: None,
+        })
+    }
+
+    /// Its `kid` (RFC 7638 thumbprint of the public key); fails when the PEM is not a valid key
+    /// of its algorithm.
+    pub fn kid(&self) -> Result<String, KeyError> {
+        LoadedKey::from_material(self).map(|k| k.kid)
+    }
+}
+
+fn generate_pem(alg: SigningAlgorithm) -> Result<Vec<u8>, KeyError> {
+    match alg {
+        SigningAlgorithm::RS256 => RsaKeyPair::generate(RSA_BITS).map(|k| k.to_pem_private_key()),
+        SigningAlgorithm::ES256 => {
+            EcKeyPair::generate(EcCurve::P256).map(|k| k.to_pem_private_key())
+        }
+        SigningAlgorithm::EdDSA => {
+            EdKeyPair::generate(EdCurve::Ed25519).map(|k| k.to_pem_private_key())
+        }
+    }
+    .map_err(|e| KeyError::Invalid {
+        origin: format!("new {alg} key"),
+        reason: format!("cannot generate: {e}"),
+    })
 }
 
 /// The `*.pem` files of `dir`, sorted.
@@ -66,19 +147,7 @@ pub(super) fn generate_key_file(
     alg: SigningAlgorithm,
     delay: i64,
 ) -> Result<PathBuf, KeyError> {
-    let pem = match alg {
-        SigningAlgorithm::RS256 => RsaKeyPair::generate(RSA_BITS).map(|k| k.to_pem_private_key()),
-        SigningAlgorithm::ES256 => {
-            EcKeyPair::generate(EcCurve::P256).map(|k| k.to_pem_private_key())
-        }
-        SigningAlgorithm::EdDSA => {
-            EdKeyPair::generate(EdCurve::Ed25519).map(|k| k.to_pem_private_key())
-        }
-    }
-    .map_err(|e| KeyError::Invalid {
-        path: dir.to_owned(),
-        reason: format!("cannot generate {alg} key: {e}"),
-    })?;
+    let pem = generate_pem(alg)?;
     // Never overwrite: a clash (two rotations in one second) takes the next free second for the
     // creation time; the activation time stays what was asked for.
     let activates = crate::now() + delay;
@@ -111,9 +180,11 @@ pub(super) fn generate_key_file(
     }
 }
 
-pub(super) fn load_key_file(path: &Path) -> Result<LoadedKey, KeyError> {
+/// The key in `path`: its algorithm and times from the file name, its PEM from the content.
+pub(super) fn read_key_file(path: &Path) -> Result<KeyMaterial, KeyError> {
+    let origin = format!("key file {}", path.display());
     let invalid = |reason: String| KeyError::Invalid {
-        path: path.to_owned(),
+        origin: origin.clone(),
         reason,
     };
     let name = path
@@ -137,51 +208,74 @@ pub(super) fn load_key_file(path: &Path) -> Result<LoadedKey, KeyError> {
         path: path.to_owned(),
         source,
     })?;
-    let err = |e: josekit::JoseError| invalid(e.to_string());
-    let mut public_jwk = match alg {
-        SigningAlgorithm::RS256 => {
-            let kp = RsaKeyPair::from_pem(&pem).map_err(err)?;
-            if kp.key_len() * 8 < RSA_BITS {
-                return Err(invalid(format!(
-                    "RSA key has {} bits; at least {RSA_BITS} are required",
-                    kp.key_len() * 8
-                )));
-            }
-            kp.to_jwk_public_key()
-        }
-        SigningAlgorithm::ES256 => EcKeyPair::from_pem(&pem, Some(EcCurve::P256))
-            .map_err(err)?
-            .to_jwk_public_key(),
-        SigningAlgorithm::EdDSA => EdKeyPair::from_pem(&pem).map_err(err)?.to_jwk_public_key(),
-    };
-    let kid = thumbprint(&public_jwk).ok_or_else(|| invalid("incomplete public key".into()))?;
-    public_jwk.set_key_id(kid.clone());
-    public_jwk.set_algorithm(alg.as_str());
-    public_jwk.set_key_use("sig");
-    let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match alg {
-        SigningAlgorithm::RS256 => (
-            Box::new(RS256.signer_from_pem(&pem).map_err(err)?),
-            Box::new(RS256.verifier_from_jwk(&public_jwk).map_err(err)?),
-        ),
-        SigningAlgorithm::ES256 => (
-            Box::new(ES256.signer_from_pem(&pem).map_err(err)?),
-            Box::new(ES256.verifier_from_jwk(&public_jwk).map_err(err)?),
-        ),
-        SigningAlgorithm::EdDSA => (
-            Box::new(EdDSA.signer_from_pem(&pem).map_err(err)?),
-            Box::new(EdDSA.verifier_from_jwk(&public_jwk).map_err(err)?),
-        ),
-    };
-    Ok(LoadedKey {
+    Ok(KeyMaterial {
         alg,
         created,
         activates,
-        kid,
-        path: path.to_owned(),
-        signer,
-        verifier,
-        public_jwk,
+        pem,
+        origin,
+        path: Some(path.to_owned()),
     })
+}
+
+pub(super) fn load_key_file(path: &Path) -> Result<LoadedKey, KeyError> {
+    LoadedKey::from_material(&read_key_file(path)?)
+}
+
+impl LoadedKey {
+    /// Parse the PEM into a signer, a verifier and the public JWK, identified by its thumbprint.
+    pub(super) fn from_material(m: &KeyMaterial) -> Result<Self, KeyError> {
+        let invalid = |reason: String| KeyError::Invalid {
+            origin: m.origin.clone(),
+            reason,
+        };
+        let (alg, pem) = (m.alg, m.pem.as_slice());
+        let err = |e: josekit::JoseError| invalid(e.to_string());
+        let mut public_jwk = match alg {
+            SigningAlgorithm::RS256 => {
+                let kp = RsaKeyPair::from_pem(pem).map_err(err)?;
+                if kp.key_len() * 8 < RSA_BITS {
+                    return Err(invalid(format!(
+                        "RSA key has {} bits; at least {RSA_BITS} are required",
+                        kp.key_len() * 8
+                    )));
+                }
+                kp.to_jwk_public_key()
+            }
+            SigningAlgorithm::ES256 => EcKeyPair::from_pem(pem, Some(EcCurve::P256))
+                .map_err(err)?
+                .to_jwk_public_key(),
+            SigningAlgorithm::EdDSA => EdKeyPair::from_pem(pem).map_err(err)?.to_jwk_public_key(),
+        };
+        let kid = thumbprint(&public_jwk).ok_or_else(|| invalid("incomplete public key".into()))?;
+        public_jwk.set_key_id(kid.clone());
+        public_jwk.set_algorithm(alg.as_str());
+        public_jwk.set_key_use("sig");
+        let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match alg {
+            SigningAlgorithm::RS256 => (
+                Box::new(RS256.signer_from_pem(pem).map_err(err)?),
+                Box::new(RS256.verifier_from_jwk(&public_jwk).map_err(err)?),
+            ),
+            SigningAlgorithm::ES256 => (
+                Box::new(ES256.signer_from_pem(pem).map_err(err)?),
+                Box::new(ES256.verifier_from_jwk(&public_jwk).map_err(err)?),
+            ),
+            SigningAlgorithm::EdDSA => (
+                Box::new(EdDSA.signer_from_pem(pem).map_err(err)?),
+                Box::new(EdDSA.verifier_from_jwk(&public_jwk).map_err(err)?),
+            ),
+        };
+        Ok(Self {
+            alg,
+            created: m.created,
+            activates: m.activates,
+            kid,
+            path: m.path.clone(),
+            signer,
+            verifier,
+            public_jwk,
+        })
+    }
 }
 
 /// RFC 7638 JWK thumbprint (SHA-256, base64url): the required members in lexicographic order.

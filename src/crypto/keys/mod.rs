@@ -1,5 +1,6 @@
-//! Signing keys: generated on first start, kept as PKCS#8 PEM files in `keys_dir`
-//! (mode 0600), identified by their RFC 7638 JWK thumbprint, published as a JWKS.
+//! Signing keys: generated on first start, kept as PKCS#8 PEM files in `keys_dir` (mode 0600) or,
+//! through `crate::keyring`, in the database sealed with the key-encryption key ([`Kek`]);
+//! identified by their RFC 7638 JWK thumbprint, published as a JWKS.
 //!
 //! File names are `<alg>-<created>.pem` (`rs256-1732390000.pem`), or
 //! `<alg>-<created>-<activates>.pem` for a key published ahead of signing (OIDC Core §10.1.1:
@@ -12,6 +13,7 @@
 
 mod error;
 mod files;
+mod kek;
 #[cfg(test)]
 mod tests;
 mod verified;
@@ -29,7 +31,9 @@ use serde_json::{Map, Value};
 use crate::domain::SigningAlgorithm;
 
 pub use error::{KeyError, VerifyError};
-use files::{LoadedKey, generate_key_file, key_files, load_key_file};
+pub use files::KeyMaterial;
+use files::{LoadedKey, generate_key_file, key_files, load_key_file, read_key_file};
+pub use kek::{Kek, KekError};
 use verified::VerifiedCache;
 
 /// How often a running server looks for rotated or pruned key files (SIGHUP reloads at once).
@@ -43,7 +47,8 @@ struct Loaded {
     keys: Vec<LoadedKey>,
     by_kid: HashMap<String, usize>,
     jwks: bytes::Bytes,
-    /// The file names this snapshot was built from, to notice changes cheaply.
+    /// The file names this snapshot was built from, to notice changes cheaply (none for keys
+    /// from the database).
     files: Vec<PathBuf>,
     verified: VerifiedCache,
 }
@@ -51,9 +56,10 @@ struct Loaded {
 /// Every key Portcullis publishes, the active signer per algorithm, and the pre-serialised JWKS.
 ///
 /// The set can be reloaded while the server runs (`reload`, on SIGHUP and from housekeeping):
-/// readers take a cheap snapshot, so a reload never blocks signing for long.
+/// readers take a cheap snapshot, so a reload never blocks signing for long. A set built from
+/// [`KeyMaterial`] (`from_material`) has no folder; its owner replaces it (`replace`).
 pub struct KeySet {
-    dir: PathBuf,
+    dir: Option<PathBuf>,
     current: RwLock<Arc<Loaded>>,
 }
 
@@ -79,7 +85,8 @@ pub struct KeyInfo {
     /// When its successor (the next key of the same algorithm to activate) takes over signing,
     /// possibly in the future; `None` for the newest key.
     pub retired: Option<i64>,
-    pub path: PathBuf,
+    /// Its file, for keys kept in `keys_dir`.
+    pub path: Option<PathBuf>,
 }
 
 /// Where a key stands at a given time.
@@ -103,6 +110,38 @@ impl KeyInfo {
             retires => KeyStatus::Active { retires },
         }
     }
+
+    /// Order `keys` latest activation first per algorithm and give each its retirement time:
+    /// the activation time of its successor (the next key of the same algorithm to activate).
+    pub fn chain(mut keys: Vec<KeyInfo>) -> Vec<KeyInfo> {
+        keys.sort_by(|a, b| {
+            (a.alg.as_str(), b.activates, b.created, &a.kid).cmp(&(
+                b.alg.as_str(),
+                a.activates,
+                a.created,
+                &b.kid,
+            ))
+        });
+        let mut out: Vec<KeyInfo> = Vec::with_capacity(keys.len());
+        for mut k in keys {
+            k.retired = out
+                .last()
+                .filter(|newer| newer.alg == k.alg)
+                .map(|newer| newer.activates);
+            out.push(k);
+        }
+        out
+    }
+
+    /// The keys of a `chain` retired more than `max_token_lifetime` seconds before `now`: every
+    /// token they signed has expired, so no verifier needs them. The active key of each
+    /// algorithm and pending keys are never among them.
+    pub fn prunable(chain: Vec<KeyInfo>, max_token_lifetime: i64, now: i64) -> Vec<KeyInfo> {
+        chain
+            .into_iter()
+            .filter(|k| k.retired.is_some_and(|r| r + max_token_lifetime < now))
+            .collect()
+    }
 }
 
 impl KeySet {
@@ -119,9 +158,54 @@ impl KeySet {
             .map_err(io)?;
         let loaded = Self::load(dir, true)?;
         Ok(Self {
-            dir: dir.to_owned(),
+            dir: Some(dir.to_owned()),
             current: RwLock::new(Arc::new(loaded)),
         })
+    }
+
+    /// A set of the given keys (e.g. decrypted from the database); every algorithm must have one.
+    pub fn from_material(keys: &[KeyMaterial]) -> Result<Self, KeyError> {
+        Ok(Self {
+            dir: None,
+            current: RwLock::new(Arc::new(Self::build(keys)?)),
+        })
+    }
+
+    /// Replace the keys with `keys` (every algorithm must have one); on error the current set
+    /// stays in use.
+    pub fn replace(&self, keys: &[KeyMaterial]) -> Result<(), KeyError> {
+        let loaded = Self::build(keys)?;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded);
+        Ok(())
+    }
+
+    fn build(keys: &[KeyMaterial]) -> Result<Loaded, KeyError> {
+        let keys = keys
+            .iter()
+            .map(LoadedKey::from_material)
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(alg) = SigningAlgorithm::ALL
+            .into_iter()
+            .find(|alg| !keys.iter().any(|k| k.alg == *alg))
+        {
+            return Err(KeyError::NoKey(alg));
+        }
+        Ok(Loaded::from_keys(keys))
+    }
+
+    /// The `kid`s of the set, sorted: what a reload compares to notice a change.
+    pub fn kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.snapshot().by_kid.keys().cloned().collect();
+        kids.sort();
+        kids
+    }
+
+    /// Every key file in `dir` (none when the folder does not exist).
+    pub fn read_files(dir: &Path) -> Result<Vec<KeyMaterial>, KeyError> {
+        if !dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        key_files(dir)?.iter().map(|p| read_key_file(p)).collect()
     }
 
     fn load(dir: &Path, generate_missing: bool) -> Result<Loaded, KeyError> {
@@ -140,13 +224,17 @@ impl KeySet {
 
     /// Re-read the key folder if its files changed (a `keys rotate` or `keys prune` ran).
     /// Returns whether a new set was loaded. On error the current set stays in use.
+    /// A set without a folder (`from_material`) is reloaded by its owner: `Ok(false)`.
     pub fn reload(&self) -> Result<bool, KeyError> {
-        let files = key_files(&self.dir)?;
+        let Some(dir) = &self.dir else {
+            return Ok(false);
+        };
+        let files = key_files(dir)?;
         if files == self.snapshot().files {
             return Ok(false);
         }
         // Never generate here: a folder emptied by mistake must not silently replace the keys.
-        let loaded = Self::load(&self.dir, false)?;
+        let loaded = Self::load(dir, false)?;
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded);
         Ok(true)
     }
@@ -170,57 +258,39 @@ impl KeySet {
             created: key.created,
             activates: key.activates,
             retired: None,
-            path,
+            path: Some(path),
         })
     }
 
-    /// Every key in `dir`, latest activation first per algorithm, with its retirement time: the
-    /// activation time of its successor (the next key of the same algorithm to activate).
+    /// Every key in `dir`, latest activation first per algorithm, with its retirement time
+    /// (`KeyInfo::chain`).
     pub fn list(dir: &Path) -> Result<Vec<KeyInfo>, KeyError> {
-        let mut keys = Self::read_dir(dir)?;
-        keys.sort_by(|a, b| {
-            (a.alg.as_str(), b.activates, b.created, &a.kid).cmp(&(
-                b.alg.as_str(),
-                a.activates,
-                a.created,
-                &b.kid,
-            ))
-        });
-        let mut out: Vec<KeyInfo> = Vec::with_capacity(keys.len());
-        for k in keys {
-            let retired = out
-                .last()
-                .filter(|newer| newer.alg == k.alg)
-                .map(|newer| newer.activates);
-            out.push(KeyInfo {
+        let keys = Self::read_dir(dir)?
+            .into_iter()
+            .map(|k| KeyInfo {
                 alg: k.alg,
                 kid: k.kid,
                 created: k.created,
                 activates: k.activates,
-                retired,
+                retired: None,
                 path: k.path,
-            });
-        }
-        Ok(out)
+            })
+            .collect();
+        Ok(KeyInfo::chain(keys))
     }
 
-    /// Delete the keys retired more than `max_token_lifetime` seconds before `now`: every token
-    /// they signed has expired, so no verifier needs them. The active key of each algorithm and
-    /// pending keys are never removed. Returns the keys removed.
+    /// Delete the files of the keys `KeyInfo::prunable` names. Returns the keys removed.
     pub fn prune(dir: &Path, max_token_lifetime: i64, now: i64) -> Result<Vec<KeyInfo>, KeyError> {
-        let mut removed = Vec::new();
-        for key in Self::list(dir)? {
-            if let Some(retired) = key.retired
-                && retired + max_token_lifetime < now
-            {
-                fs::remove_file(&key.path).map_err(|source| KeyError::Io {
-                    path: key.path.clone(),
+        let due = KeyInfo::prunable(Self::list(dir)?, max_token_lifetime, now);
+        for key in &due {
+            if let Some(path) = &key.path {
+                fs::remove_file(path).map_err(|source| KeyError::Io {
+                    path: path.clone(),
                     source,
                 })?;
-                removed.push(key);
             }
         }
-        Ok(removed)
+        Ok(due)
     }
 
     fn read_dir(dir: &Path) -> Result<Vec<LoadedKey>, KeyError> {
@@ -303,7 +373,7 @@ impl Loaded {
         let jwks = serde_json::json!({
             "keys": keys.iter().map(|k| Value::Object(k.public_jwk.as_ref().clone())).collect::<Vec<_>>()
         });
-        let mut files: Vec<PathBuf> = keys.iter().map(|k| k.path.clone()).collect();
+        let mut files: Vec<PathBuf> = keys.iter().filter_map(|k| k.path.clone()).collect();
         files.sort();
         Self {
             signers,

@@ -245,3 +245,57 @@ fn verified_tokens_are_cached_by_digest_and_bounded() {
     assert!(cache.len() <= verified::VERIFIED_CACHE_MAX);
     assert!(cache.len() > verified::VERIFIED_CACHE_MAX / 2);
 }
+
+#[test]
+fn a_set_from_material_signs_and_is_replaced_only_by_a_full_set() {
+    let now = crate::now();
+    let all: Vec<KeyMaterial> = SigningAlgorithm::ALL
+        .into_iter()
+        .map(|alg| KeyMaterial::generate(alg, now, 0).unwrap())
+        .collect();
+    let set = KeySet::from_material(&all).unwrap();
+    let mut kids: Vec<String> = all.iter().map(|k| k.kid().unwrap()).collect();
+    kids.sort();
+    assert_eq!(set.kids(), kids);
+    let token = set
+        .sign(SigningAlgorithm::EdDSA, "JWT", Map::new(), now)
+        .unwrap();
+    assert!(set.verify(&token).is_ok());
+    assert!(!set.reload().unwrap(), "no folder: its owner reloads it");
+    assert!(format!("{:?}", all[0]).contains("KeyMaterial"));
+    assert!(
+        !format!("{:?}", all[0]).contains("PRIVATE"),
+        "no key in Debug"
+    );
+
+    // Without an EdDSA key the replacement is refused and the current set stays.
+    let partial: Vec<KeyMaterial> = all
+        .iter()
+        .filter(|k| k.alg != SigningAlgorithm::EdDSA)
+        .cloned()
+        .collect();
+    assert!(matches!(
+        set.replace(&partial),
+        Err(KeyError::NoKey(SigningAlgorithm::EdDSA))
+    ));
+    assert_eq!(set.kids(), kids);
+    // A PEM that is not a key of its algorithm is refused, naming where it came from.
+    let mut bad = all[0].clone();
+    bad.pem = b"-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n".to_vec();
+    bad.origin = "signing key x in the database".into();
+    let err = KeySet::from_material(&[bad]).unwrap_err().to_string();
+    assert!(err.starts_with("signing key x in the database:"), "{err}");
+
+    // A pending key joins the set and the old one signs until its time.
+    let mut more = all.clone();
+    let pending = KeyMaterial::generate(SigningAlgorithm::EdDSA, now, 300).unwrap();
+    more.push(pending.clone());
+    set.replace(&more).unwrap();
+    let old = all[2].kid().unwrap();
+    assert_eq!(set.active_kid(SigningAlgorithm::EdDSA, now).unwrap(), old);
+    assert_eq!(
+        set.active_kid(SigningAlgorithm::EdDSA, now + 300).unwrap(),
+        pending.kid().unwrap()
+    );
+    assert!(set.verify(&token).is_ok(), "old tokens still verify");
+}
