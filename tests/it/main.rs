@@ -23,6 +23,7 @@ mod faults;
 mod flow;
 mod hardening;
 mod metrics;
+mod nodes;
 mod phone;
 mod proxies;
 mod sessions;
