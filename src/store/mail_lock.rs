@@ -99,7 +99,11 @@ macro_rules! impl_mail_lock {
                     "AND failed_at IS NULL ",
                     $lock
                 );
-                let mut tx = if $tx { Some(self.pool.begin().await?) } else { None };
+                let mut tx = if $tx {
+                    Some(self.pool.begin().await?)
+                } else {
+                    None
+                };
                 let q = sqlx::query_scalar::<_, i32>(sql).bind(id);
                 let row = match tx.as_mut() {
                     Some(tx) => q.fetch_optional(&mut **tx).await?,

@@ -108,7 +108,13 @@ super::admin::impl_admin_store!(PgStore);
 super::groups::impl_group_store!(PgStore);
 super::accounts::impl_account_store!(PgStore, sqlx::Postgres);
 super::outbox::impl_mail_store!(PgStore);
-super::mail_lock::impl_mail_lock!(PgStore, PgMailLock, sqlx::Postgres, "FOR UPDATE SKIP LOCKED", true);
+super::mail_lock::impl_mail_lock!(
+    PgStore,
+    PgMailLock,
+    sqlx::Postgres,
+    "FOR UPDATE SKIP LOCKED",
+    true
+);
 super::profile::impl_profile_store!(PgStore);
 super::sessions::impl_session_store!(PgStore, sqlx::Postgres);
 super::invitations::impl_invitation_store!(PgStore);
