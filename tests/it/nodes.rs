@@ -152,10 +152,6 @@ fn assert_invalid_token(resp: &reqwest::Response) {
 /// The issue's multi-node test (signing-key rotation and shared rate limits are tested with
 /// their own features).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(portcullis_pg_tests),
-    ignore = "TEST_DATABASE_URL not set: PostgreSQL variant"
-)]
 #[ignore = "unfinished (issue 14): last run failed before the revocation step (token inactive on \
             node 1 after a refresh-token reuse on node 3, since removed); not re-run yet"]
 async fn three_nodes_on_one_postgres_database() {
