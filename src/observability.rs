@@ -12,6 +12,7 @@
 //! | `portcullis_outbox_depth` (gauge) | `outbox` (`email`, `sms`, `backchannel_logout`) |
 //! | `portcullis_outbox_delivery_failures_total` | `outbox` |
 //! | `portcullis_db_pool_connections` (gauge) | `state` (`active`, `idle`) |
+//! | `portcullis_change_listener_up` (gauge) | — (PostgreSQL: 1 while other nodes' changes are heard) |
 //!
 //! The `metrics` facade has one recorder per process (its design); it is installed by the first
 //! [`exporter`] call and shared by every server the process runs (the test suite runs many).
@@ -95,6 +96,10 @@ fn describe() {
     describe_gauge!(OUTBOX_DEPTH, "Messages waiting for delivery, per outbox");
     describe_counter!(DELIVERY_FAILURES, "Failed delivery attempts, per outbox");
     describe_gauge!(DB_POOL, "Database pool connections, active and idle");
+    describe_gauge!(
+        crate::store::CHANGE_LISTENER_UP,
+        "1 while this node hears other nodes' changes (PostgreSQL LISTEN), 0 while it does not"
+    );
 }
 
 /// One answered HTTP request.

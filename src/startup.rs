@@ -23,6 +23,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     keyring: Arc<Keyring>,
+    /// SQLite: held while serving, so a second server on the same file is noticed.
+    single_node: Option<store::ServerLock>,
 }
 
 /// Connect to the configured database and apply migrations.
@@ -81,6 +83,7 @@ impl Application {
     pub async fn with_listener(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
         // Before the database is touched: a missing key-encryption key changes nothing.
         crate::keyring::kek_for(&settings).context("cannot load signing keys")?;
+        let single_node = store::lock_for_serving(settings.database_url.expose());
         let store = open_store(&settings).await?;
         let keyring = Keyring::open(&settings, store.clone())
             .await
@@ -119,6 +122,7 @@ impl Application {
         };
         Ok(Self {
             listener,
+            single_node,
             state: AppState {
                 provider,
                 templates: Arc::new(templates),
@@ -151,11 +155,13 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let single_node = self.single_node;
         let store = self.state.provider.store.clone();
         let housekeeping = tokio::spawn(housekeeping(
             self.state.provider.clone(),
             self.keyring.clone(),
         ));
+        let changes = tokio::spawn(watch_changes(self.state.provider.clone()));
         let backchannel = tokio::spawn(crate::oidc::backchannel::run(self.state.provider.clone()));
         // Registered before serving, so a SIGHUP never meets the default action (terminate).
         let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -170,11 +176,13 @@ impl Application {
         tracing::info!(addr = %self.listener.local_addr()?, "portcullis listening");
         let result = web::serve::serve(self.listener, app, limits, shutdown).await;
         housekeeping.abort();
+        changes.abort();
         backchannel.abort();
         key_watch.abort();
         mail_worker.abort();
         metrics_upkeep.abort();
         store.close().await;
+        drop(single_node);
         tracing::info!("portcullis stopped");
         result
     }
@@ -182,6 +190,14 @@ impl Application {
     pub async fn run(self) -> std::io::Result<()> {
         self.run_until(shutdown_signal()).await
     }
+}
+
+/// Hear other nodes' writes (PostgreSQL): the store keeps its deny-list mirror current and
+/// passes client changes on to the client cache.
+async fn watch_changes(provider: Provider) {
+    let clients = provider.clients.clone();
+    let sink: store::ChangeSink = Arc::new(move |change| clients.on_change(change));
+    provider.store.watch_changes(sink).await;
 }
 
 /// Delivered or abandoned mail is kept this long (seconds) for support, then deleted.
@@ -200,6 +216,19 @@ async fn housekeeping(provider: Provider, keyring: Arc<Keyring>) {
     );
     loop {
         tick.tick().await;
+        // Several nodes: one pass at a time (each pass is idempotent, so this only saves work
+        // and lock contention).
+        let _turn = match store.housekeeping_lock().await {
+            Ok(Some(turn)) => turn,
+            Ok(None) => {
+                tracing::debug!("housekeeping running on another node; skipped");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "housekeeping skipped: database unavailable");
+                continue;
+            }
+        };
         let now = provider.clock.now();
         run_housekeeping(store.as_ref(), &provider.settings, now).await;
         if provider.settings.keys_auto_prune {

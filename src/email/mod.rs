@@ -225,6 +225,11 @@ impl Mailer {
         let batch = store.claim_due_mail(now, LEASE_SECS, BATCH).await?;
         let mut held_until = now + LEASE_SECS;
         for (i, mail) in batch.iter().enumerate() {
+            // Locked for the attempt: on several nodes, a message whose lease ran out while
+            // this worker was busy is sent by whoever locks it first, and only once.
+            let Some(lock) = store.lock_mail_for_send(&mail.id).await? else {
+                continue;
+            };
             let outcome = {
                 let send = self.deliver(mail);
                 tokio::pin!(send);
@@ -236,8 +241,10 @@ impl Mailer {
                     tokio::select! {
                         r = &mut send => break r,
                         _ = tick.tick() => {
-                            // This message and the rest of the batch stay ours while we live.
-                            let ids: Vec<&str> = batch[i..].iter().map(|m| m.id.as_str()).collect();
+                            // The rest of the batch stays ours while we live (this message is
+                            // held by its lock; renewing it would wait for that very lock).
+                            let ids: Vec<&str> =
+                                batch[i + 1..].iter().map(|m| m.id.as_str()).collect();
                             let until = self.clock.now() + LEASE_SECS;
                             match store.renew_mail_claims(&ids, held_until, until).await {
                                 Ok(()) => held_until = until,
@@ -250,7 +257,7 @@ impl Mailer {
             match outcome {
                 Ok(()) => {
                     tracing::info!(mail.id = %mail.id, channel = %mail.channel, "mail delivered");
-                    store.mark_mail_sent(&mail.id, self.clock.now()).await?;
+                    lock.sent(self.clock.now()).await?;
                 }
                 Err(e) => {
                     crate::observability::delivery_failed(if mail.channel == "sms" {
@@ -267,14 +274,7 @@ impl Mailer {
                     } else {
                         tracing::warn!(mail.id = %mail.id, channel = %mail.channel, attempts, error = %error, "mail delivery failed; will retry");
                     }
-                    store
-                        .mark_mail_failed(
-                            &mail.id,
-                            &error,
-                            now + self.backoff(attempts),
-                            give_up,
-                            now,
-                        )
+                    lock.failed(&error, now + self.backoff(attempts), give_up, now)
                         .await?;
                 }
             }

@@ -171,29 +171,21 @@ macro_rules! impl_logout_store {
                 lease_until: i64,
                 limit: i64,
             ) -> $crate::store::StoreResult<Vec<$crate::store::Delivery>> {
-                let due: Vec<(String,)> = sqlx::query_as(
-                    "SELECT id FROM backchannel_deliveries WHERE next_attempt_at <= $1 \
-                     ORDER BY next_attempt_at LIMIT $2",
-                )
-                .bind(now)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                let mut claimed = Vec::with_capacity(due.len());
-                for (id,) in due {
-                    // Only one claimer wins: the row must still be due when it is updated.
-                    let row: Option<$crate::store::Delivery> = sqlx::query_as(
-                        "UPDATE backchannel_deliveries SET next_attempt_at = $1, attempts = attempts + 1 \
-                         WHERE id = $2 AND next_attempt_at <= $3 \
-                         RETURNING id, client_id, sid, sub, attempts, created_at",
-                    )
+                // One statement: a row is claimed by one node only, and rows another node is
+                // claiming (`SKIP_LOCKED`, PostgreSQL) are skipped rather than waited for.
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "UPDATE backchannel_deliveries SET next_attempt_at = $1, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM backchannel_deliveries WHERE next_attempt_at <= $2 \
+                     ORDER BY next_attempt_at, id LIMIT $3{}) AND next_attempt_at <= $2 \
+                     RETURNING id, client_id, sid, sub, attempts, created_at",
+                    Self::SKIP_LOCKED
+                ));
+                let claimed: Vec<$crate::store::Delivery> = sqlx::query_as(sql)
                     .bind(lease_until)
-                    .bind(&id)
                     .bind(now)
-                    .fetch_optional(&self.pool)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
                     .await?;
-                    claimed.extend(row);
-                }
                 Ok(claimed)
             }
 

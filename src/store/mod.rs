@@ -10,7 +10,9 @@ mod deny;
 mod groups;
 mod invitations;
 mod keys;
+mod listen;
 mod logout;
+mod mail_lock;
 mod outbox;
 mod postgres;
 mod profile;
@@ -33,12 +35,14 @@ pub use audit::{AuditQuery, AuditRecord, AuditStore};
 pub use groups::{Group, GroupStore};
 pub use invitations::InvitationStore;
 pub use keys::{KeyStore, StoredKey};
+pub use listen::{CHANGE_LISTENER_UP, Change, ChangeSink};
 pub use logout::{Delivery, LogoutStore, SessionRef};
+pub use mail_lock::{MailLocking, MailSendLock};
 pub use outbox::{Channel, MailStore, NewMail, OutboxMail};
 pub use postgres::PgStore;
 pub use profile::{AccountPageStore, ProfileUpdate};
 pub use sessions::{NewSession, PasswordChange, Session, SessionInfo, SessionStore};
-pub use sqlite::SqliteStore;
+pub use sqlite::{ServerLock, SqliteStore, lock_for_serving};
 pub use tokens::{RefreshToken, TokenStore};
 
 /// Everything a backend implements: one capability trait per area, each in its own file with
@@ -55,6 +59,7 @@ pub trait Store:
     + AccountStore
     + AccountPageStore
     + MailStore
+    + MailLocking
     + InvitationStore
     + KeyStore
     + Send
@@ -73,6 +78,7 @@ impl<T> Store for T where
         + AccountStore
         + AccountPageStore
         + MailStore
+        + MailLocking
         + InvitationStore
         + KeyStore
         + Send
@@ -85,7 +91,8 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::{
         AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, GroupStore,
-        InvitationStore, KeyStore, LogoutStore, MailStore, SessionStore, Store, TokenStore,
+        InvitationStore, KeyStore, LogoutStore, MailLocking, MailStore, SessionStore, Store,
+        TokenStore,
     };
 }
 
@@ -199,6 +206,14 @@ pub trait CoreStore: Send + Sync + 'static {
     async fn close(&self);
     /// The connection pool now: (open connections, idle ones), for /metrics.
     fn pool_usage(&self) -> (u32, u32);
+    /// Hear other nodes' writes until the task is aborted (PostgreSQL `LISTEN/NOTIFY`, see
+    /// `listen.rs`): keeps the deny-list mirror current and passes client changes to `sink`.
+    /// SQLite serves one process: returns at once.
+    async fn watch_changes(&self, sink: ChangeSink);
+    /// For one housekeeping pass across all nodes: `Some(guard)` if this node should run it
+    /// (PostgreSQL: a transaction-scoped advisory lock, released when the guard drops, or when
+    /// the node dies), `None` if another node is running one now. SQLite: always `Some`.
+    async fn housekeeping_lock(&self) -> StoreResult<Option<Box<dyn Send>>>;
     /// Messages waiting for delivery, per outbox: `email`, `sms` (mail outbox rows neither sent
     /// nor given up) and `backchannel_logout` (queued logout tokens), for /metrics.
     async fn outbox_depths(&self) -> StoreResult<Vec<(&'static str, i64)>>;

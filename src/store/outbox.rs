@@ -100,6 +100,18 @@ impl std::fmt::Debug for OutboxMail {
 
 pub(crate) const OUTBOX_COLUMNS: &str = "id, recipient, subject, body_text, body_html, created_at, attempts, next_attempt_at, sent_at, failed_at, last_error, channel, expires_at";
 
+/// `mark_mail_sent` (and `MailSendLock::sent`): $1 now, $2 id.
+pub(crate) const MARK_SENT: &str = "UPDATE mail_outbox SET sent_at = $1, attempts = attempts + 1, \
+    last_error = NULL, failed_at = NULL, \
+    body_text = CASE WHEN channel = 'sms' THEN '' ELSE body_text END WHERE id = $2";
+
+/// `mark_mail_failed` (and `MailSendLock::failed`): $1 error, $2 next attempt, $3 given up at,
+/// $4 id, $5 give up.
+pub(crate) const MARK_FAILED: &str = "UPDATE mail_outbox SET attempts = attempts + 1, \
+    last_error = $1, next_attempt_at = $2, failed_at = $3, \
+    body_text = CASE WHEN channel = 'sms' AND $5 THEN '' ELSE body_text END \
+    WHERE id = $4 AND failed_at IS NULL";
+
 /// The outbox, for the delivery worker and for any feature that sends mail.
 #[async_trait]
 pub trait MailStore: Send + Sync + 'static {
@@ -138,7 +150,8 @@ pub trait MailStore: Send + Sync + 'static {
     async fn scrub_mail_bodies(&self, before: i64) -> StoreResult<u64>;
 }
 
-/// Implements `MailStore`; needs the account store's `insert_mail` (`impl_account_store!`).
+/// Implements `MailStore`; needs the account store's `insert_mail` (`impl_account_store!`) and
+/// `Self::SKIP_LOCKED` (the dialect's clause that skips rows another transaction holds).
 macro_rules! impl_mail_store {
     ($store:ty) => {
         #[async_trait::async_trait]
@@ -167,33 +180,25 @@ macro_rules! impl_mail_store {
                 .bind(now)
                 .execute(&self.pool)
                 .await?;
+                // One statement: rows another worker holds (`SKIP_LOCKED`, PostgreSQL) are
+                // skipped, not waited for, and each row goes to one claimer.
                 let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {} FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL \
+                    "UPDATE mail_outbox SET next_attempt_at = $1 + $3 WHERE id IN (\
+                     SELECT id FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL \
                      AND (expires_at IS NULL OR expires_at > $1) \
-                     AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2",
+                     AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2{}) \
+                     AND next_attempt_at <= $1 AND sent_at IS NULL AND failed_at IS NULL \
+                     RETURNING {}",
+                    Self::SKIP_LOCKED,
                     $crate::store::outbox::OUTBOX_COLUMNS
                 ));
-                let due: Vec<$crate::store::OutboxMail> = sqlx::query_as(sql)
+                let mut claimed: Vec<$crate::store::OutboxMail> = sqlx::query_as(sql)
                     .bind(now)
                     .bind(limit)
+                    .bind(lease)
                     .fetch_all(&self.pool)
                     .await?;
-                let mut claimed = Vec::with_capacity(due.len());
-                for m in due {
-                    let n = sqlx::query(
-                        "UPDATE mail_outbox SET next_attempt_at = $1 \
-                         WHERE id = $2 AND next_attempt_at = $3 AND sent_at IS NULL",
-                    )
-                    .bind(now + lease)
-                    .bind(&m.id)
-                    .bind(m.next_attempt_at)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
-                    if n == 1 {
-                        claimed.push(m);
-                    }
-                }
+                claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
                 Ok(claimed)
             }
 
@@ -203,11 +208,15 @@ macro_rules! impl_mail_store {
                 held_until: i64,
                 until: i64,
             ) -> $crate::store::StoreResult<()> {
+                // A row another worker holds is no longer ours: skipped, not waited for.
+                let sql = format!(
+                    "UPDATE mail_outbox SET next_attempt_at = $1 WHERE id IN (\
+                     SELECT id FROM mail_outbox WHERE id = $2 AND next_attempt_at = $3 \
+                     AND sent_at IS NULL AND failed_at IS NULL{})",
+                    Self::SKIP_LOCKED
+                );
                 for id in ids {
-                    sqlx::query(
-                        "UPDATE mail_outbox SET next_attempt_at = $1 WHERE id = $2 \
-                         AND next_attempt_at = $3 AND sent_at IS NULL AND failed_at IS NULL",
-                    )
+                    sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(until)
                     .bind(*id)
                     .bind(held_until)
@@ -218,11 +227,7 @@ macro_rules! impl_mail_store {
             }
 
             async fn mark_mail_sent(&self, id: &str, now: i64) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "UPDATE mail_outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL, \
-                     failed_at = NULL, body_text = CASE WHEN channel = 'sms' THEN '' ELSE body_text END \
-                     WHERE id = $2",
-                )
+                sqlx::query($crate::store::outbox::MARK_SENT)
                 .bind(now)
                 .bind(id)
                 .execute(&self.pool)
@@ -238,12 +243,7 @@ macro_rules! impl_mail_store {
                 give_up: bool,
                 now: i64,
             ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "UPDATE mail_outbox SET attempts = attempts + 1, last_error = $1, \
-                     next_attempt_at = $2, failed_at = $3, \
-                     body_text = CASE WHEN channel = 'sms' AND $5 THEN '' ELSE body_text END \
-                     WHERE id = $4 AND failed_at IS NULL",
-                )
+                sqlx::query($crate::store::outbox::MARK_FAILED)
                 .bind(error)
                 .bind(next_attempt_at)
                 .bind(give_up.then_some(now))

@@ -10,8 +10,8 @@ use super::StoreResult;
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 pub struct PgStore {
-    pool: PgPool,
-    deny: super::deny::DenyMirror,
+    pub(super) pool: PgPool,
+    pub(super) deny: super::deny::DenyMirror,
 }
 
 impl PgStore {
@@ -27,9 +27,25 @@ impl PgStore {
             .await?;
         Ok(Self {
             pool,
-            deny: super::deny::DenyMirror::new(false),
+            deny: super::deny::DenyMirror::new(super::deny::Mode::Listened),
         })
     }
+
+    /// One housekeeping pass at a time across the nodes: an advisory lock held by a
+    /// transaction that the guard keeps open (dropped: rolled back, lock released).
+    async fn exclusive_housekeeping(&self) -> StoreResult<Option<Box<dyn Send>>> {
+        /// The advisory lock's key: "portcull" in ASCII.
+        const HOUSEKEEPING_LOCK: i64 = 0x706f_7274_6375_6c6c;
+        let mut tx = self.pool.begin().await?;
+        let (won,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(HOUSEKEEPING_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(won.then(|| Box::new(tx) as Box<dyn Send>))
+    }
+
+    /// Claims skip rows another worker holds rather than wait for them.
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
@@ -100,6 +116,13 @@ super::admin::impl_admin_store!(PgStore);
 super::groups::impl_group_store!(PgStore);
 super::accounts::impl_account_store!(PgStore, sqlx::Postgres);
 super::outbox::impl_mail_store!(PgStore);
+super::mail_lock::impl_mail_lock!(
+    PgStore,
+    PgMailLock,
+    sqlx::Postgres,
+    "FOR UPDATE SKIP LOCKED",
+    true
+);
 super::profile::impl_profile_store!(PgStore);
 super::sessions::impl_session_store!(PgStore, sqlx::Postgres);
 super::invitations::impl_invitation_store!(PgStore);

@@ -10,6 +10,29 @@ pub(crate) use super::rows::*;
 /// `fn migrator() -> &'static sqlx::migrate::Migrator`.
 macro_rules! impl_sql_store {
     ($store:ty) => {
+        impl $store {
+            /// Both deny-list tables, for the mirror (`deny.rs`).
+            pub(crate) async fn load_deny_list(
+                &self,
+            ) -> $crate::store::StoreResult<$crate::store::deny::Denied> {
+                let rows: Vec<(i32, String)> = sqlx::query_as(
+                    "SELECT 0, jti FROM revoked_access_tokens \
+                     UNION ALL SELECT 1, sid FROM revoked_session_tokens",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut denied = $crate::store::deny::Denied::default();
+                for (kind, key) in rows {
+                    if kind == 0 {
+                        denied.jtis.insert(key);
+                    } else {
+                        denied.sids.insert(key);
+                    }
+                }
+                Ok(denied)
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::CoreStore for $store {
             async fn migrate(&self) -> $crate::store::StoreResult<()> {
@@ -37,6 +60,16 @@ macro_rules! impl_sql_store {
 
             async fn close(&self) {
                 self.pool.close().await;
+            }
+
+            async fn housekeeping_lock(
+                &self,
+            ) -> $crate::store::StoreResult<Option<Box<dyn Send>>> {
+                self.exclusive_housekeeping().await
+            }
+
+            async fn watch_changes(&self, sink: $crate::store::ChangeSink) {
+                self.listen_for_changes(sink).await;
             }
 
             fn pool_usage(&self) -> (u32, u32) {
@@ -501,29 +534,16 @@ macro_rules! impl_sql_store {
                 jti: &str,
                 sid: Option<&str>,
             ) -> $crate::store::StoreResult<bool> {
-                if self.deny.enabled() {
-                    match self.deny.lookup(jti, sid) {
-                        Ok(revoked) => return Ok(revoked),
-                        Err(generation) => {
-                            let rows: Vec<(i32, String)> = sqlx::query_as(
-                                "SELECT 0, jti FROM revoked_access_tokens \
-                                 UNION ALL SELECT 1, sid FROM revoked_session_tokens",
-                            )
-                            .fetch_all(&self.pool)
-                            .await?;
-                            let mut denied = $crate::store::deny::Denied::default();
-                            for (kind, key) in rows {
-                                if kind == 0 {
-                                    denied.jtis.insert(key);
-                                } else {
-                                    denied.sids.insert(key);
-                                }
-                            }
-                            let revoked = denied.denies(jti, sid);
-                            self.deny.fill(generation, denied);
-                            return Ok(revoked);
-                        }
+                match self.deny.lookup(jti, sid) {
+                    Ok(revoked) => return Ok(revoked),
+                    Err(Some(ticket)) => {
+                        let denied = self.load_deny_list().await?;
+                        let revoked = denied.denies(jti, sid);
+                        self.deny.fill(ticket, denied);
+                        return Ok(revoked);
                     }
+                    // The mirror cannot be trusted now (PostgreSQL listener down): ask.
+                    Err(None) => {}
                 }
                 // One round trip for both keys; a NULL sid matches nothing.
                 let row: Option<(i32,)> = sqlx::query_as(

@@ -11,6 +11,52 @@ use sqlx::sqlite::{
 
 use super::StoreResult;
 
+/// Held by a serving process while it runs (an exclusive lock on `<database>.server-lock`,
+/// released by the kernel when the process ends, however it ends).
+pub struct ServerLock {
+    _file: std::fs::File,
+}
+
+/// SQLite serves one node. Lock the file beside the database named by `url`; if another
+/// server process holds it, log one warning (the CLI does not take it). `None` for an in-memory
+/// database, or when the lock file cannot be made.
+pub fn lock_for_serving(url: &str) -> Option<ServerLock> {
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    let db = options.get_filename();
+    if db.as_os_str().is_empty() || db.as_os_str() == ":memory:" {
+        return None;
+    }
+    let mut name = db.as_os_str().to_owned();
+    name.push(".server-lock");
+    let path = std::path::PathBuf::from(name);
+    let file = match std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot create the SQLite server lock file");
+            return None;
+        }
+    };
+    match file.try_lock() {
+        Ok(()) => Some(ServerLock { _file: file }),
+        Err(_) => {
+            tracing::warn!(
+                database = %db.display(),
+                "another server process has this SQLite database open: SQLite serves one node \
+                 (revocations, caches and workers are per process); use PostgreSQL for several"
+            );
+            None
+        }
+    }
+}
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// SQLite takes one writer at a time, and in WAL mode a connection drops its whole page cache
@@ -58,10 +104,21 @@ impl SqliteStore {
         let writer = options.connect().await?;
         Ok(Self {
             pool,
-            deny: super::deny::DenyMirror::new(true),
+            deny: super::deny::DenyMirror::new(super::deny::Mode::InProcess),
             rotations: super::sqlite_rotations::RotationWriter::start(writer),
         })
     }
+
+    /// One process owns the file, and its own writes invalidate the mirror: nothing to hear.
+    async fn listen_for_changes(&self, _sink: super::ChangeSink) {}
+
+    /// One process owns the file: nothing to exclude.
+    async fn exclusive_housekeeping(&self) -> StoreResult<Option<Box<dyn Send>>> {
+        Ok(Some(Box::new(())))
+    }
+
+    /// One writer at a time: a claim is one statement, nothing to skip.
+    const SKIP_LOCKED: &'static str = "";
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
@@ -114,6 +171,7 @@ super::admin::impl_admin_store!(SqliteStore);
 super::groups::impl_group_store!(SqliteStore);
 super::accounts::impl_account_store!(SqliteStore, sqlx::Sqlite);
 super::outbox::impl_mail_store!(SqliteStore);
+super::mail_lock::impl_mail_lock!(SqliteStore, SqliteMailLock, sqlx::Sqlite, "", false);
 super::profile::impl_profile_store!(SqliteStore);
 super::sessions::impl_session_store!(SqliteStore, sqlx::Sqlite);
 super::invitations::impl_invitation_store!(SqliteStore);

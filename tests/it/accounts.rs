@@ -20,11 +20,17 @@ pub(crate) struct SmtpSink {
 
 impl SmtpSink {
     pub(crate) fn start(port: u16, dir: &Path) -> Self {
+        Self::start_slow(port, dir, 0.0)
+    }
+
+    /// Like `start`, but each message is acknowledged only `delay` seconds after its data.
+    pub(crate) fn start_slow(port: u16, dir: &Path, delay: f64) -> Self {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
         let mut child = Command::new("python3")
             .arg(script)
             .arg(port.to_string())
             .arg(dir)
+            .arg(delay.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -41,6 +47,21 @@ impl SmtpSink {
             child,
             dir: dir.to_owned(),
         }
+    }
+
+    /// How many messages to `to` arrived so far.
+    pub(crate) fn count_to(&self, to: &str) -> usize {
+        std::fs::read_dir(&self.dir)
+            .expect("sink dir")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .filter(|p| {
+                std::fs::read_to_string(p)
+                    .expect("message")
+                    .contains(&format!("To: {to}\r\n"))
+            })
+            .count()
     }
 
     /// Wait (up to 30 s) until a message to `to` arrives; return the newest such message.

@@ -24,6 +24,7 @@ mod flow;
 mod hardening;
 mod keyring;
 mod metrics;
+mod nodes;
 mod phone;
 mod proxies;
 mod refresh_batch;

@@ -1,0 +1,2 @@
+-- PostgreSQL only (change notifications for several nodes); SQLite serves one process.
+SELECT 1;
