@@ -152,8 +152,10 @@ fn assert_invalid_token(resp: &reqwest::Response) {
 /// The issue's multi-node test (signing-key rotation and shared rate limits are tested with
 /// their own features).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "unfinished (issue 14): last run failed before the revocation step (token inactive on \
-            node 1 after a refresh-token reuse on node 3, since removed); not re-run yet"]
+#[cfg_attr(
+    not(portcullis_pg_tests),
+    ignore = "TEST_DATABASE_URL not set: PostgreSQL variant"
+)]
 async fn three_nodes_on_one_postgres_database() {
     require_postgres();
     let app = TestApp::start(Backend::Postgres).await;
@@ -190,6 +192,10 @@ async fn three_nodes_on_one_postgres_database() {
         replay.json::<Value>().await.unwrap()["error"],
         "invalid_grant"
     );
+    // The replay on node 3 revoked what the code had issued on node 2 (RFC 6749 §4.1.2):
+    // node 1 refuses that access token on its very next request.
+    assert_invalid_token(&userinfo_on(b1, &at).await);
+    assert!(!active_on(b2, &client, &at).await);
 
     // A refresh token issued on node 1, used on node 2.
     let (code, verifier) = code_on(&app, b1, &client, "nodes@example.com").await;
@@ -206,6 +212,7 @@ async fn three_nodes_on_one_postgres_database() {
     .await;
     assert_eq!(refreshed.status(), 200);
     let refreshed: Value = refreshed.json().await.unwrap();
+    let at = first["access_token"].as_str().expect("access token").to_owned();
 
     // Node 1 has the token in its mirror as active; node 3 revokes it; node 1 refuses it on
     // the very next request (no sleep, no poll).
