@@ -7,8 +7,10 @@ mod accounts;
 mod admin;
 mod audit;
 mod deny;
+mod devices;
 mod groups;
 mod invitations;
+mod limits;
 mod logout;
 mod outbox;
 mod postgres;
@@ -28,8 +30,10 @@ use crate::domain::{Client, Email, NewUser, User};
 pub use accounts::{AccountCode, AccountStore, CodeCheck, CodePurpose, NewAccountCode};
 pub use admin::{AdminStore, AdminUser, Counts, LoginDay, UserFilter, UserProfile};
 pub use audit::{AuditQuery, AuditRecord, AuditStore};
+pub use devices::{DeviceStore, SeenDevice};
 pub use groups::{Group, GroupStore};
 pub use invitations::InvitationStore;
+pub use limits::{LimiterStore, Reservation};
 pub use logout::{Delivery, LogoutStore, SessionRef};
 pub use outbox::{Channel, MailStore, NewMail, OutboxMail};
 pub use postgres::PgStore;
@@ -53,6 +57,8 @@ pub trait Store:
     + AccountPageStore
     + MailStore
     + InvitationStore
+    + LimiterStore
+    + DeviceStore
     + Send
     + Sync
     + 'static
@@ -70,6 +76,8 @@ impl<T> Store for T where
         + AccountPageStore
         + MailStore
         + InvitationStore
+        + LimiterStore
+        + DeviceStore
         + Send
         + Sync
         + 'static
@@ -80,7 +88,8 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::{
         AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, GroupStore,
-        InvitationStore, LogoutStore, MailStore, SessionStore, Store, TokenStore,
+        DeviceStore, InvitationStore, LimiterStore, LogoutStore, MailStore, SessionStore, Store,
+        TokenStore,
     };
 }
 

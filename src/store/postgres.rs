@@ -95,3 +95,5 @@ super::outbox::impl_mail_store!(PgStore);
 super::profile::impl_profile_store!(PgStore);
 super::sessions::impl_session_store!(PgStore, sqlx::Postgres);
 super::invitations::impl_invitation_store!(PgStore);
+super::limits::impl_limiter_store!(PgStore, true, "GREATEST");
+super::devices::impl_device_store!(PgStore);

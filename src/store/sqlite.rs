@@ -123,3 +123,5 @@ super::outbox::impl_mail_store!(SqliteStore);
 super::profile::impl_profile_store!(SqliteStore);
 super::sessions::impl_session_store!(SqliteStore, sqlx::Sqlite);
 super::invitations::impl_invitation_store!(SqliteStore);
+super::limits::impl_limiter_store!(SqliteStore, false, "MAX");
+super::devices::impl_device_store!(SqliteStore);

@@ -26,4 +26,5 @@ mod metrics;
 mod phone;
 mod proxies;
 mod sessions;
+mod throttle;
 mod tokens;
