@@ -10,9 +10,7 @@
 //! bound to where it was sent; the answers are the same for unknown identifiers. Both count
 //! failures, not requests, through `throttle` (a known device passes failures others caused).
 
-use super::{
-    AccountError, AccountResult, Accounts, Bucket, Caller, equalise, signup, throttle,
-};
+use super::{AccountError, AccountResult, Accounts, Bucket, Caller, equalise, signup, throttle};
 use crate::audit::{Event, action};
 use crate::domain::{Email, Password, Phone, User};
 use crate::email::Recipient;

@@ -87,9 +87,8 @@ impl<T> Store for T where
 /// The capability traits, for `use crate::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, GroupStore,
-        DeviceStore, InvitationStore, LimiterStore, LogoutStore, MailStore, SessionStore, Store,
-        TokenStore,
+        AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, DeviceStore, GroupStore,
+        InvitationStore, LimiterStore, LogoutStore, MailStore, SessionStore, Store, TokenStore,
     };
 }
 
