@@ -141,7 +141,7 @@ impl Identifier {
     }
 
     /// The active account it names (phones: only verified ones).
-    pub(crate) async fn user(&self, acc: &Accounts) -> AccountResult<Option<User>> {
+    async fn user(&self, acc: &Accounts) -> AccountResult<Option<User>> {
         let store = acc.store();
         let found = match self {
             Self::Email(e) => store.find_user_by_email(e).await?,
@@ -186,7 +186,7 @@ async fn with_password(
     now: i64,
 ) -> AccountResult<SignIn> {
     let id = Identifier::parse(identifier);
-    let attempt = throttle::begin(acc, caller, id.as_ref(), now).await?;
+    let attempt = throttled(acc, caller, id.as_ref(), now).await?;
     let Some(user) = check_credentials(acc, identifier, password, now).await? else {
         tracing::info!("sign-in failed: bad credentials");
         acc.audit(
@@ -205,6 +205,22 @@ async fn with_password(
         now,
     )
     .await
+}
+
+/// Let a sign-in attempt for `id` through `throttle` (the account is looked up only when the
+/// browser sent a device cookie, to see whether it is known there).
+async fn throttled(
+    acc: &Accounts,
+    caller: &Caller,
+    id: Option<&Identifier>,
+    now: i64,
+) -> AccountResult<throttle::Attempt> {
+    let user = match (&caller.device, id) {
+        (Some(_), Some(id)) => id.user(acc).await?,
+        _ => None,
+    };
+    let key = id.map(Identifier::limit_key);
+    throttle::begin(acc, caller, key, user.as_ref(), now).await
 }
 
 /// The right proof of an account whose address is unconfirmed (when confirmation is required)
@@ -387,7 +403,7 @@ async fn with_code(
 ) -> AccountResult<SignIn> {
     let wrong = || AccountError::field("code", BAD_CODE);
     let id = Identifier::parse(identifier);
-    let attempt = throttle::begin(acc, caller, id.as_ref(), now).await?;
+    let attempt = throttled(acc, caller, id.as_ref(), now).await?;
     let Some(id) = id.filter(|_| NewAccountCode::is_code_shaped(code)) else {
         return Err(wrong());
     };

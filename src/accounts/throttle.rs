@@ -22,7 +22,6 @@
 use std::fmt;
 
 use super::limits::{Limited, Scope, stored_key};
-use super::signin::Identifier;
 use super::{AccountResult, Accounts, Bucket, Caller};
 use crate::crypto::{hash_secret, random_secret};
 use crate::domain::User;
@@ -85,17 +84,20 @@ impl Attempt {
     }
 }
 
-/// Let a sign-in attempt for `identifier` (`None`: not an address or number) through, or refuse
-/// it (`RateLimited`, audited). See the module documentation for the keys.
+/// Let a sign-in attempt for the account `account_key` (its normalised identifier, `None` when
+/// it is not an address or number) through, or refuse it (`RateLimited`, audited). `user` is
+/// the active account it names, looked up only when the caller sent a device cookie. See the
+/// module documentation for the keys.
 pub async fn begin(
     acc: &Accounts,
     caller: &Caller,
-    identifier: Option<&Identifier>,
+    account_key: Option<&str>,
+    user: Option<&User>,
     now: i64,
 ) -> AccountResult<Attempt> {
     let limits = &acc.settings().rate_limit;
     let per_account = i64::from(limits.login_failures_per_account);
-    let keys = match known_device(acc, caller, identifier, now).await? {
+    let keys = match known_device(acc, caller, user, now).await? {
         Some((device, user_id)) => vec![(
             Scope::Device,
             stored_key("login", Scope::Device, &format!("{device}|{user_id}")),
@@ -107,10 +109,10 @@ pub async fn begin(
                 stored_key("login", Scope::Ip, &caller.ip.to_string()),
                 i64::from(limits.login_failures_per_ip),
             )];
-            if let Some(id) = identifier {
+            if let Some(key) = account_key {
                 keys.push((
                     Scope::Account,
-                    stored_key("login", Scope::Account, id.limit_key()),
+                    stored_key("login", Scope::Account, key),
                     per_account,
                 ));
             }
@@ -142,22 +144,19 @@ pub async fn begin(
 }
 
 /// The device (its cookie's hash) and account, when the caller's device cookie is live and has
-/// signed in to the active account `identifier` names.
+/// signed in to `user`.
 async fn known_device(
     acc: &Accounts,
     caller: &Caller,
-    identifier: Option<&Identifier>,
+    user: Option<&User>,
     now: i64,
 ) -> AccountResult<Option<(String, String)>> {
-    let (Some(cookie), Some(id)) = (&caller.device, identifier) else {
-        return Ok(None);
-    };
-    let Some(user) = id.user(acc).await? else {
+    let (Some(cookie), Some(user)) = (&caller.device, user) else {
         return Ok(None);
     };
     let hash = cookie.hash();
     let known = acc.store().device_knows(&hash, &user.id, now).await?;
-    Ok(known.then_some((hash, user.id)))
+    Ok(known.then(|| (hash, user.id.clone())))
 }
 
 /// After a successful sign-in of `user`: record this browser as a known device of the account
