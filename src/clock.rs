@@ -19,6 +19,16 @@ impl Clock {
         crate::now() + self.offset.load(Ordering::Relaxed)
     }
 
+    /// Milliseconds since the Unix epoch (the same offset, in milliseconds): for limits whose
+    /// intervals are shorter than a second.
+    pub fn now_millis(&self) -> i64 {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        ms.saturating_add(self.offset.load(Ordering::Relaxed).saturating_mul(1000))
+    }
+
     /// Move this clock (and every clone of it) `secs` seconds forward.
     pub fn advance(&self, secs: i64) {
         self.offset.fetch_add(secs, Ordering::Relaxed);

@@ -104,7 +104,8 @@ impl Application {
             .context("cannot set up mail (check the [mail] settings)")?;
         // Installed before the first request, so none goes uncounted.
         crate::observability::exporter();
-        let limits = crate::accounts::RateLimits::new(&settings.rate_limit);
+        let limits =
+            crate::accounts::RateLimits::new(&settings.rate_limit, store.clone(), clock.clone());
         let provider = Provider {
             settings: Arc::new(settings),
             store,
@@ -239,9 +240,9 @@ async fn housekeeping(provider: Provider, keyring: Arc<Keyring>) {
 
 /// One housekeeping pass: expired rows and refresh-token families, old outbox mail (bodies
 /// blanked `MAIL_BODY_RETENTION` after delivery, rows deleted after `MAIL_RETENTION`), audit
-/// entries past `audit.retention_days`, and accounts deleted longer than
-/// `accounts.deletion_grace_period` ago (their personal data goes for good). Errors are logged;
-/// the next pass retries.
+/// entries past `audit.retention_days`, finished rate-limit windows, expired known devices, and
+/// accounts deleted longer than `accounts.deletion_grace_period` ago (their personal data goes
+/// for good). Errors are logged; the next pass retries.
 pub async fn run_housekeeping(store: &dyn Store, settings: &Settings, now: i64) {
     const DAY: i64 = 86_400;
     match store.purge_expired(now).await {
@@ -269,6 +270,20 @@ pub async fn run_housekeeping(store: &dyn Store, settings: &Settings, now: i64) 
             Ok(n) => tracing::info!(rows = n, "audit entries past retention deleted"),
             Err(e) => tracing::warn!(error = %e, "audit retention failed; will retry"),
         }
+    }
+    let failure_windows_before = now - settings.rate_limit.login_failure_window;
+    match store
+        .purge_limits(failure_windows_before, now.saturating_mul(1000))
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(rows = n, "finished rate-limit windows purged"),
+        Err(e) => tracing::warn!(error = %e, "rate-limit purge failed; will retry"),
+    }
+    match store.purge_devices(now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(devices = n, "expired known devices purged"),
+        Err(e) => tracing::warn!(error = %e, "known-device purge failed; will retry"),
     }
     match store
         .purge_deleted_users(now - settings.accounts.deletion_grace_period)

@@ -10,7 +10,8 @@
 //! - `reset`: forgotten password and administrator invitations;
 //! - `profile`: the account page (profile, e-mail and phone changes, password change, sessions,
 //!   consents, deletion);
-//! - `limits`: per-IP and per-account abuse limits.
+//! - `limits`: per-IP and per-account abuse limits;
+//! - `throttle`: sign-in throttling by failures, and the known devices that pass it.
 //!
 //! Every secret sent to a person is issued through `NewAccountCode::{link, code}` with the mail
 //! that carries it (`email::Composer`), and both are stored in one transaction.
@@ -22,6 +23,7 @@ pub mod security;
 pub mod sessions;
 pub mod signin;
 pub mod signup;
+pub mod throttle;
 
 mod error;
 
@@ -54,6 +56,8 @@ pub struct Caller {
     pub user_agent: Option<String>,
     /// The first `Accept-Language` tag, for mail sent before the account has a `locale`.
     pub language: Option<String>,
+    /// The known-device cookie the browser sent, if any (see `throttle`).
+    pub device: Option<throttle::DeviceCookie>,
 }
 
 impl Caller {
@@ -103,10 +107,10 @@ impl Accounts {
         caller: &Caller,
         account: Option<&str>,
     ) -> AccountResult<()> {
-        let result = self
-            .limits
-            .check_ip(bucket, caller.ip)
-            .and_then(|()| account.map_or(Ok(()), |a| self.limits.check_account(bucket, a)));
+        let mut result = self.limits.check_ip(bucket, caller.ip).await?;
+        if let (Ok(()), Some(a)) = (result, account) {
+            result = self.limits.check_account(bucket, a).await?;
+        }
         match result {
             Ok(()) => Ok(()),
             Err(limited) => Err(self.limited(bucket, limited, caller).await),
@@ -121,22 +125,19 @@ impl Accounts {
         caller: &Caller,
         account: &str,
     ) -> AccountResult<()> {
-        match self.limits.check_account(bucket, account) {
+        match self.limits.check_account(bucket, account).await? {
             Ok(()) => Ok(()),
             Err(limited) => Err(self.limited(bucket, limited, caller).await),
         }
     }
 
-    async fn limited(
+    pub(crate) async fn limited(
         &self,
         bucket: Bucket,
         limited: limits::Limited,
         caller: &Caller,
     ) -> AccountError {
-        let scope = match limited.scope {
-            limits::Scope::Ip => "ip",
-            limits::Scope::Account => "account",
-        };
+        let scope = limited.scope.as_str();
         tracing::warn!(bucket = bucket.as_str(), scope, "rate limited");
         self.audit(
             Event::new(action::RATE_LIMITED)

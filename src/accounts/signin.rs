@@ -7,9 +7,10 @@
 //! either way (a dummy argon2 verification for unknown accounts). One-time code: a 6-digit code
 //! sent to the account's e-mail address or verified phone number, single use, valid
 //! `accounts.login_code_ttl` seconds, dead after `accounts.code_max_attempts` wrong guesses,
-//! bound to where it was sent; the answers are the same for unknown identifiers.
+//! bound to where it was sent; the answers are the same for unknown identifiers. Both count
+//! failures, not requests, through `throttle` (a known device passes failures others caused).
 
-use super::{AccountError, AccountResult, Accounts, Bucket, Caller, equalise, signup};
+use super::{AccountError, AccountResult, Accounts, Bucket, Caller, equalise, signup, throttle};
 use crate::audit::{Event, action};
 use crate::domain::{Email, Password, Phone, User};
 use crate::email::Recipient;
@@ -184,11 +185,8 @@ async fn with_password(
     password: &str,
     now: i64,
 ) -> AccountResult<SignIn> {
-    let account = Email::parse(identifier)
-        .map(|e| e.canonical().to_owned())
-        .or_else(|_| Phone::parse(identifier).map(|p| p.as_str().to_owned()))
-        .ok();
-    acc.limit(Bucket::Login, caller, account.as_deref()).await?;
+    let id = Identifier::parse(identifier);
+    let attempt = throttled(acc, caller, id.as_ref(), now).await?;
     let Some(user) = check_credentials(acc, identifier, password, now).await? else {
         tracing::info!("sign-in failed: bad credentials");
         acc.audit(
@@ -199,6 +197,7 @@ async fn with_password(
         .await;
         return Err(AccountError::field("credentials", BAD_CREDENTIALS));
     };
+    attempt.succeeded(acc).await;
     held_for_verification(
         acc,
         caller,
@@ -206,6 +205,22 @@ async fn with_password(
         now,
     )
     .await
+}
+
+/// Let a sign-in attempt for `id` through `throttle` (the account is looked up only when the
+/// browser sent a device cookie, to see whether it is known there).
+async fn throttled(
+    acc: &Accounts,
+    caller: &Caller,
+    id: Option<&Identifier>,
+    now: i64,
+) -> AccountResult<throttle::Attempt> {
+    let user = match (&caller.device, id) {
+        (Some(_), Some(id)) => id.user(acc).await?,
+        _ => None,
+    };
+    let key = id.map(Identifier::limit_key);
+    throttle::begin(acc, caller, key, user.as_ref(), now).await
 }
 
 /// The right proof of an account whose address is unconfirmed (when confirmation is required)
@@ -388,12 +403,7 @@ async fn with_code(
 ) -> AccountResult<SignIn> {
     let wrong = || AccountError::field("code", BAD_CODE);
     let id = Identifier::parse(identifier);
-    acc.limit(
-        Bucket::Verify,
-        caller,
-        id.as_ref().map(Identifier::limit_key),
-    )
-    .await?;
+    let attempt = throttled(acc, caller, id.as_ref(), now).await?;
     let Some(id) = id.filter(|_| NewAccountCode::is_code_shaped(code)) else {
         return Err(wrong());
     };
@@ -449,6 +459,7 @@ async fn with_code(
         }
         Identifier::Phone(_) => Method::SmsCode,
     };
+    attempt.succeeded(acc).await;
     held_for_verification(acc, caller, Authenticated::new(user, method, now), now).await
 }
 

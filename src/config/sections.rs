@@ -203,6 +203,16 @@ pub struct RateLimitSettings {
     pub ip_burst: u32,
     pub account_per_hour: u32,
     pub account_burst: u32,
+    /// Failed sign-ins (password or one-time code) per account, from devices not known to it,
+    /// in one `login_failure_window`; also the limit per known device and account.
+    pub login_failures_per_account: u32,
+    /// Failed sign-ins per client IP address, from devices not known to the account, in one
+    /// `login_failure_window`.
+    pub login_failures_per_ip: u32,
+    /// Seconds: the fixed window the failure limits count in (from the first failure).
+    pub login_failure_window: i64,
+    /// Seconds a known-device cookie lives after the device's last sign-in.
+    pub known_device_ttl: i64,
 }
 
 impl Settings {

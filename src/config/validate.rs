@@ -276,6 +276,30 @@ impl Settings {
             1,
             100_000,
         )?;
+        range(
+            "rate_limit.login_failures_per_account",
+            r.login_failures_per_account.into(),
+            1,
+            100_000,
+        )?;
+        range(
+            "rate_limit.login_failures_per_ip",
+            r.login_failures_per_ip.into(),
+            1,
+            1_000_000,
+        )?;
+        range(
+            "rate_limit.login_failure_window",
+            r.login_failure_window,
+            1,
+            86_400,
+        )?;
+        range(
+            "rate_limit.known_device_ttl",
+            r.known_device_ttl,
+            3600,
+            5 * 365 * 86_400,
+        )?;
         Ok(())
     }
 }

@@ -7,10 +7,12 @@ mod accounts;
 mod admin;
 mod audit;
 mod deny;
+mod devices;
 mod groups;
 mod invitations;
 mod keys;
 mod listen;
+mod limits;
 mod logout;
 mod mail_lock;
 mod outbox;
@@ -32,10 +34,12 @@ use crate::domain::{Client, Email, NewUser, User};
 pub use accounts::{AccountCode, AccountStore, CodeCheck, CodePurpose, NewAccountCode};
 pub use admin::{AdminStore, AdminUser, Counts, LoginDay, UserFilter, UserProfile};
 pub use audit::{AuditQuery, AuditRecord, AuditStore};
+pub use devices::{DeviceStore, SeenDevice};
 pub use groups::{Group, GroupStore};
 pub use invitations::InvitationStore;
 pub use keys::{KeyStore, StoredKey};
 pub use listen::{CHANGE_LISTENER_UP, Change, ChangeSink};
+pub use limits::{LimiterStore, Reservation};
 pub use logout::{Delivery, LogoutStore, SessionRef};
 pub use mail_lock::{MailLocking, MailSendLock};
 pub use outbox::{Channel, MailStore, NewMail, OutboxMail};
@@ -62,6 +66,8 @@ pub trait Store:
     + MailLocking
     + InvitationStore
     + KeyStore
+    + LimiterStore
+    + DeviceStore
     + Send
     + Sync
     + 'static
@@ -81,6 +87,8 @@ impl<T> Store for T where
         + MailLocking
         + InvitationStore
         + KeyStore
+        + LimiterStore
+        + DeviceStore
         + Send
         + Sync
         + 'static
@@ -90,10 +98,11 @@ impl<T> Store for T where
 /// The capability traits, for `use crate::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, GroupStore,
-        InvitationStore, KeyStore, LogoutStore, MailLocking, MailStore, SessionStore, Store,
-        TokenStore,
+        AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, DeviceStore, GroupStore,
+        InvitationStore, KeyStore, LimiterStore, LogoutStore, MailLocking, MailStore, SessionStore,
+        Store, TokenStore,
     };
+};
 }
 
 #[derive(Debug, thiserror::Error)]

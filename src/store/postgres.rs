@@ -127,3 +127,5 @@ super::profile::impl_profile_store!(PgStore);
 super::sessions::impl_session_store!(PgStore, sqlx::Postgres);
 super::invitations::impl_invitation_store!(PgStore);
 super::keys::impl_key_store!(PgStore, sqlx::Postgres);
+super::limits::impl_limiter_store!(PgStore, true, "GREATEST");
+super::devices::impl_device_store!(PgStore);

@@ -176,3 +176,5 @@ super::profile::impl_profile_store!(SqliteStore);
 super::sessions::impl_session_store!(SqliteStore, sqlx::Sqlite);
 super::invitations::impl_invitation_store!(SqliteStore);
 super::keys::impl_key_store!(SqliteStore, sqlx::Sqlite);
+super::limits::impl_limiter_store!(SqliteStore, false, "MAX");
+super::devices::impl_device_store!(SqliteStore);

@@ -45,6 +45,8 @@ pub struct CookieNames {
     /// The authorization request waiting while this browser confirms its e-mail address, so
     /// the confirmation link (opened in the same browser) can return to it.
     pub pending_rid: &'static str,
+    /// The known-device cookie (`accounts::throttle`).
+    pub device: &'static str,
     pub secure: bool,
 }
 
@@ -55,6 +57,7 @@ impl CookieNames {
                 session: "__Host-portcullis_session",
                 csrf: "__Host-portcullis_csrf",
                 pending_rid: "__Secure-portcullis_rid",
+                device: "__Host-portcullis_device",
                 secure: true,
             }
         } else {
@@ -62,6 +65,7 @@ impl CookieNames {
                 session: "portcullis_session",
                 csrf: "portcullis_csrf",
                 pending_rid: "portcullis_rid",
+                device: "portcullis_device",
                 secure: false,
             }
         }

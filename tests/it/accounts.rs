@@ -759,6 +759,7 @@ backend_tests! {
         let app = TestApp::start_with(app.backend, &[
             ("PORTCULLIS_RATE_LIMIT__IP_PER_MINUTE", "1"),
             ("PORTCULLIS_RATE_LIMIT__IP_BURST", "2"),
+            ("PORTCULLIS_RATE_LIMIT__LOGIN_FAILURES_PER_IP", "2"),
         ]).await;
         let browser = browser();
         for expected in [200, 200, 429] {
@@ -769,7 +770,7 @@ backend_tests! {
                 assert!((1..=60).contains(&retry), "{retry}");
             }
         }
-        // Login has its own bucket, limited the same way.
+        // Sign-in counts failures per address (`login_failures_per_ip`).
         for expected in [200, 200, 429] {
             let (status, _) = app.submit_login(&browser, "/login", "hal@example.com", "wrong password").await;
             assert_eq!(status, expected);

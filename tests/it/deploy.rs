@@ -392,9 +392,8 @@ backend_tests! {
         let app = TestApp::start_with(app.backend, &[
             ("PORTCULLIS_ISSUER", public.as_str()),
             ("PORTCULLIS_TRUSTED_PROXIES", "127.0.0.1/32"),
-            // Sign-in: a burst of 2 per client address.
-            ("PORTCULLIS_RATE_LIMIT__IP_PER_MINUTE", "1"),
-            ("PORTCULLIS_RATE_LIMIT__IP_BURST", "2"),
+            // Sign-in: 2 failures per client address.
+            ("PORTCULLIS_RATE_LIMIT__LOGIN_FAILURES_PER_IP", "2"),
         ]).await;
         // TestApp knows its listening address as its issuer; from now on it is reached through
         // nginx only.
@@ -472,6 +471,7 @@ backend_tests! {
         let (status, cookies, _) = login(&app, &cy, "/login", PASSWORD, "203.0.113.20").await;
         assert_eq!(status, 303, "another client behind the same nginx is not limited");
         assert_secure_cookies(&cookies, "__Host-portcullis_session");
+        assert_secure_cookies(&cookies, "__Host-portcullis_device");
         let limited = audit(&app, "rate_limited").await;
         assert_eq!(limited.len(), 1);
         assert_eq!(limited[0].ip.as_deref(), Some("127.0.0.3"));

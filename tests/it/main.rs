@@ -29,4 +29,5 @@ mod phone;
 mod proxies;
 mod refresh_batch;
 mod sessions;
+mod throttle;
 mod tokens;

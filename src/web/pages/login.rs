@@ -10,7 +10,7 @@ use tera::Context;
 
 use super::{FORM_EXPIRED, PageError, PageResult, Who};
 use crate::accounts::signin::{self, Authenticated, SignIn};
-use crate::accounts::{Caller, sessions};
+use crate::accounts::{Caller, sessions, throttle};
 use crate::oauth::authorize::{self, AuthorizationRequest};
 use crate::store::Session;
 use crate::web::csrf;
@@ -175,6 +175,34 @@ pub fn session_cookie(state: &AppState, secret: String) -> Cookie<'static> {
         .build()
 }
 
+/// Set (or renew) the known-device cookie after a sign-in (`accounts::throttle`). A failure to
+/// record the device is logged and does not fail the sign-in: the browser stays unknown.
+async fn remember_device(
+    state: &AppState,
+    jar: CookieJar,
+    auth: &Authenticated,
+    caller: &Caller,
+    now: i64,
+) -> CookieJar {
+    match throttle::remember_device(&state.accounts, caller, &auth.user, now).await {
+        Ok(device) => jar.add(
+            Cookie::build((state.cookies.device, device.value().to_owned()))
+                .path("/")
+                .http_only(true)
+                .secure(state.cookies.secure)
+                .same_site(SameSite::Lax)
+                .max_age(time::Duration::seconds(
+                    state.provider.settings.rate_limit.known_device_ttl,
+                ))
+                .build(),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not record the known device");
+            jar
+        }
+    }
+}
+
 /// A person proved who they are (password, one-time code...): start a new session (recording
 /// how), set its cookie, and continue the authorization request `rid` (or go home when there is
 /// none). Every sign-in method ends here, so the session rules and the rest of the flow are the
@@ -201,6 +229,7 @@ pub async fn finish_login(
         )
         .await;
     let jar = jar.add(session_cookie(state, started.secret));
+    let jar = remember_device(state, jar, auth, caller, now).await;
     if rid.is_empty() {
         return Ok((jar, Redirect::to("/")).into_response());
     }

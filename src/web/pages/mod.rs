@@ -315,18 +315,28 @@ pub fn caller(ip: IpAddr, headers: &HeaderMap) -> Caller {
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(512).collect()),
         language: accept_language(headers),
+        device: None,
     }
 }
 
-/// `Caller` as an extractor (its address from [`ClientIp`]).
+/// `Caller` as an extractor (its address from [`ClientIp`], its known-device cookie under this
+/// server's name for it).
 pub struct Who(pub Caller);
 
-impl<S: Send + Sync> FromRequestParts<S> for Who {
+impl<S: Send + Sync> FromRequestParts<S> for Who
+where
+    AppState: FromRef<S>,
+{
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
-        Ok(Self(caller(ip, &parts.headers)))
+        let mut who = caller(ip, &parts.headers);
+        let name = AppState::from_ref(state).cookies.device;
+        who.device = CookieJar::from_headers(&parts.headers)
+            .get(name)
+            .and_then(|c| crate::accounts::throttle::DeviceCookie::parse(c.value()));
+        Ok(Self(who))
     }
 }
 
