@@ -32,6 +32,10 @@ pub enum Method {
     EmailCode,
     /// A one-time code sent by SMS to the verified number.
     SmsCode,
+    /// A code from the account's authenticator app (TOTP, RFC 6238): a second step only.
+    Totp,
+    /// One of the account's recovery codes, instead of an authenticator-app code.
+    RecoveryCode,
 }
 
 impl Method {
@@ -41,6 +45,7 @@ impl Method {
             Self::Password => &["pwd"],
             Self::EmailCode => &["otp"],
             Self::SmsCode => &["otp", "sms"],
+            Self::Totp | Self::RecoveryCode => &["otp"],
         }
     }
 
@@ -49,7 +54,7 @@ impl Method {
     fn factor(self) -> Factor {
         match self {
             Self::Password => Factor::Knowledge,
-            Self::EmailCode | Self::SmsCode => Factor::Possession,
+            Self::EmailCode | Self::SmsCode | Self::Totp | Self::RecoveryCode => Factor::Possession,
         }
     }
 }

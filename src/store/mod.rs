@@ -10,6 +10,7 @@ mod deny;
 mod groups;
 mod invitations;
 mod logout;
+pub(crate) mod mfa;
 mod outbox;
 mod postgres;
 mod profile;
@@ -31,6 +32,7 @@ pub use audit::{AuditQuery, AuditRecord, AuditStore};
 pub use groups::{Group, GroupStore};
 pub use invitations::InvitationStore;
 pub use logout::{Delivery, LogoutStore, SessionRef};
+pub use mfa::{MfaPending, MfaStore, TotpRecord};
 pub use outbox::{Channel, MailStore, NewMail, OutboxMail};
 pub use postgres::PgStore;
 pub use profile::{AccountPageStore, ProfileUpdate};
@@ -53,6 +55,7 @@ pub trait Store:
     + AccountPageStore
     + MailStore
     + InvitationStore
+    + MfaStore
     + Send
     + Sync
     + 'static
@@ -70,6 +73,7 @@ impl<T> Store for T where
         + AccountPageStore
         + MailStore
         + InvitationStore
+        + MfaStore
         + Send
         + Sync
         + 'static
@@ -80,7 +84,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::{
         AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, GroupStore,
-        InvitationStore, LogoutStore, MailStore, SessionStore, Store, TokenStore,
+        InvitationStore, LogoutStore, MailStore, MfaStore, SessionStore, Store, TokenStore,
     };
 }
 

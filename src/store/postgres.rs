@@ -95,3 +95,4 @@ super::outbox::impl_mail_store!(PgStore);
 super::profile::impl_profile_store!(PgStore);
 super::sessions::impl_session_store!(PgStore, sqlx::Postgres);
 super::invitations::impl_invitation_store!(PgStore);
+super::mfa::impl_mfa_store!(PgStore, sqlx::Postgres);

@@ -123,3 +123,4 @@ super::outbox::impl_mail_store!(SqliteStore);
 super::profile::impl_profile_store!(SqliteStore);
 super::sessions::impl_session_store!(SqliteStore, sqlx::Sqlite);
 super::invitations::impl_invitation_store!(SqliteStore);
+super::mfa::impl_mfa_store!(SqliteStore, sqlx::Sqlite);
