@@ -61,6 +61,10 @@ pub mod action {
     pub const EMAIL_CHANGE: &str = "email.change";
     pub const SESSION_END: &str = "session.end";
     pub const ACCOUNT_DELETE: &str = "account.delete";
+    pub const MFA_TOTP_ENABLE: &str = "mfa.totp.enable";
+    pub const MFA_TOTP_REMOVE: &str = "mfa.totp.remove";
+    pub const MFA_RECOVERY_USE: &str = "mfa.recovery.use";
+    pub const MFA_RECOVERY_REGENERATE: &str = "mfa.recovery.regenerate";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

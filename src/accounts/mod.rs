@@ -10,6 +10,7 @@
 //! - `reset`: forgotten password and administrator invitations;
 //! - `profile`: the account page (profile, e-mail and phone changes, password change, sessions,
 //!   consents, deletion);
+//! - `mfa`: second factors (authenticator-app codes, recovery codes) and the second sign-in step;
 //! - `limits`: per-IP and per-account abuse limits;
 //! - `throttle`: sign-in throttling by failures, and the known devices that pass it.
 //!
@@ -17,6 +18,7 @@
 //! that carries it (`email::Composer`), and both are stored in one transaction.
 
 pub mod limits;
+pub mod mfa;
 pub mod profile;
 pub mod reset;
 pub mod security;

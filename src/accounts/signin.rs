@@ -33,6 +33,10 @@ pub enum Method {
     EmailCode,
     /// A one-time code sent by SMS to the verified number.
     SmsCode,
+    /// A code from the account's authenticator app (TOTP, RFC 6238): a second step only.
+    Totp,
+    /// One of the account's recovery codes, instead of an authenticator-app code.
+    RecoveryCode,
 }
 
 impl Method {
@@ -42,6 +46,7 @@ impl Method {
             Self::Password => &["pwd"],
             Self::EmailCode => &["otp"],
             Self::SmsCode => &["otp", "sms"],
+            Self::Totp | Self::RecoveryCode => &["otp"],
         }
     }
 
@@ -50,7 +55,7 @@ impl Method {
     fn factor(self) -> Factor {
         match self {
             Self::Password => Factor::Knowledge,
-            Self::EmailCode | Self::SmsCode => Factor::Possession,
+            Self::EmailCode | Self::SmsCode | Self::Totp | Self::RecoveryCode => Factor::Possession,
         }
     }
 }

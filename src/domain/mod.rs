@@ -1,5 +1,6 @@
 //! Pure domain types: parsed once at the edge ("parse, don't validate"), no I/O.
 
+pub mod acr;
 mod client;
 mod email;
 mod password;

@@ -23,6 +23,11 @@ pub struct AccessTokenClaims {
     pub auth_time: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// How the person signed in (RFC 9068 §2.2.1, RFC 8176), and the class it makes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
     /// Group names and roles of the user, when the `groups` scope was granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
@@ -63,6 +68,18 @@ pub fn mint(
     jti: String,
     now: i64,
 ) -> Result<Minted, KeyError> {
+    mint_with_amr(provider, grant, "", jti, now)
+}
+
+/// `mint` for a person's sign-in: with its `amr` values as stored (space-separated) and the
+/// `acr` they make (RFC 9068 §2.2.1); none when `amr` is empty.
+pub fn mint_with_amr(
+    provider: &Provider,
+    grant: &Grant<'_>,
+    amr: &str,
+    jti: String,
+    now: i64,
+) -> Result<Minted, KeyError> {
     let claims = AccessTokenClaims {
         iss: provider.issuer().to_owned(),
         sub: grant.sub.to_owned(),
@@ -76,10 +93,17 @@ pub fn mint(
         jti,
         auth_time: grant.auth_time,
         sid: grant.sid.map(str::to_owned),
+        amr: None,
+        acr: None,
         groups: None,
         roles: None,
     };
     let mut claims = claims;
+    if !amr.is_empty() {
+        let amr: Vec<String> = amr.split(' ').map(str::to_owned).collect();
+        claims.acr = Some(crate::domain::acr::acr_of(&amr).to_owned());
+        claims.amr = Some(amr);
+    }
     if let Some(user) = grant.user
         && grant.scope.split(' ').any(|s| s == "groups")
     {

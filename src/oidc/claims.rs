@@ -53,6 +53,7 @@ pub const CLAIMS_SUPPORTED: &[&str] = &[
     "iat",
     "auth_time",
     "amr",
+    "acr",
     "nonce",
     "at_hash",
     "sid",

@@ -1,5 +1,5 @@
 //! ID tokens (OIDC Core §2, §3.1.3.6): signed with the client's chosen algorithm, carrying
-//! `nonce`, `auth_time`, `sid` and `at_hash`.
+//! `nonce`, `auth_time`, `amr`, `acr`, `sid` and `at_hash`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -48,8 +48,10 @@ pub fn mint(provider: &Provider, input: &IdTokenInput<'_>, now: i64) -> Result<S
         claims.insert("sid".into(), sid.as_str().into());
     }
     // OIDC Core §2 `amr` (values from RFC 8176): how the person proved who they are.
+    // `acr`: `urn:portcullis:acr:mfa` when `amr` holds `mfa`, else `urn:portcullis:acr:pwd`.
     if !ctx.amr.is_empty() {
         claims.insert("amr".into(), ctx.amr.clone().into());
+        claims.insert("acr".into(), crate::domain::acr::acr_of(&ctx.amr).into());
     }
     if let Some(at) = input.access_token {
         claims.insert("at_hash".into(), Value::from(token_hash(alg, at)));

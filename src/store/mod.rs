@@ -15,6 +15,7 @@ mod listen;
 mod limits;
 mod logout;
 mod mail_lock;
+pub(crate) mod mfa;
 mod outbox;
 mod postgres;
 mod profile;
@@ -42,6 +43,7 @@ pub use listen::{CHANGE_LISTENER_UP, Change, ChangeSink};
 pub use limits::{LimiterStore, Reservation};
 pub use logout::{Delivery, LogoutStore, SessionRef};
 pub use mail_lock::{MailLocking, MailSendLock};
+pub use mfa::{MfaPending, MfaStore, TotpRecord};
 pub use outbox::{Channel, MailStore, NewMail, OutboxMail};
 pub use postgres::PgStore;
 pub use profile::{AccountPageStore, ProfileUpdate};
@@ -68,6 +70,7 @@ pub trait Store:
     + KeyStore
     + LimiterStore
     + DeviceStore
+    + MfaStore
     + Send
     + Sync
     + 'static
@@ -89,6 +92,7 @@ impl<T> Store for T where
         + KeyStore
         + LimiterStore
         + DeviceStore
+        + MfaStore
         + Send
         + Sync
         + 'static
@@ -101,6 +105,8 @@ pub mod prelude {
         AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, DeviceStore, GroupStore,
         InvitationStore, KeyStore, LimiterStore, LogoutStore, MailLocking, MailStore, SessionStore,
         Store, TokenStore,
+        AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, GroupStore,
+        InvitationStore, LogoutStore, MailStore, MfaStore, SessionStore, Store, TokenStore,
     };
 };
 }

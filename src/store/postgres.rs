@@ -129,3 +129,4 @@ super::invitations::impl_invitation_store!(PgStore);
 super::keys::impl_key_store!(PgStore, sqlx::Postgres);
 super::limits::impl_limiter_store!(PgStore, true, "GREATEST");
 super::devices::impl_device_store!(PgStore);
+super::mfa::impl_mfa_store!(PgStore, sqlx::Postgres);

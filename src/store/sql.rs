@@ -565,6 +565,7 @@ macro_rules! impl_sql_store {
                     "DELETE FROM sessions WHERE expires_at <= $1 OR ended_at IS NOT NULL",
                     "DELETE FROM revoked_access_tokens WHERE expires_at <= $1",
                     "DELETE FROM revoked_session_tokens WHERE expires_at <= $1",
+                    "DELETE FROM mfa_pending WHERE expires_at <= $1",
                 ] {
                     n += sqlx::query(sql).bind(now).execute(&self.pool).await?.rows_affected();
                 }

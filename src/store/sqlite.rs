@@ -178,3 +178,4 @@ super::invitations::impl_invitation_store!(SqliteStore);
 super::keys::impl_key_store!(SqliteStore, sqlx::Sqlite);
 super::limits::impl_limiter_store!(SqliteStore, false, "MAX");
 super::devices::impl_device_store!(SqliteStore);
+super::mfa::impl_mfa_store!(SqliteStore, sqlx::Sqlite);

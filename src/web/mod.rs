@@ -145,6 +145,20 @@ fn forms(state: AppState) -> Router<AppState> {
             "/login/code/verify",
             axum::routing::post(pages::code_login::verify),
         )
+        .route("/login/mfa", get(pages::mfa::show).post(pages::mfa::submit))
+        .route("/account/mfa", get(pages::mfa_account::manage))
+        .route(
+            "/account/mfa/totp",
+            get(pages::mfa_account::show_setup).post(pages::mfa_account::confirm_setup),
+        )
+        .route(
+            "/account/mfa/recovery",
+            axum::routing::post(pages::mfa_account::regenerate),
+        )
+        .route(
+            "/account/mfa/remove",
+            axum::routing::post(pages::mfa_account::remove),
+        )
         .route("/account/phone", axum::routing::post(pages::account::phone))
         .route(
             "/account/phone/verify",

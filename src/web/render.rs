@@ -47,6 +47,22 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("notice.html", include_str!("../../templates/notice.html")),
     ("account.html", include_str!("../../templates/account.html")),
     (
+        "mfa_login.html",
+        include_str!("../../templates/mfa_login.html"),
+    ),
+    (
+        "mfa_setup.html",
+        include_str!("../../templates/mfa_setup.html"),
+    ),
+    (
+        "mfa_codes.html",
+        include_str!("../../templates/mfa_codes.html"),
+    ),
+    (
+        "mfa_manage.html",
+        include_str!("../../templates/mfa_manage.html"),
+    ),
+    (
         "login_code.html",
         include_str!("../../templates/login_code.html"),
     ),

@@ -19,7 +19,19 @@ pub fn decide(req: &AuthorizationRequest, session: Option<&Session>, now: i64) -
     };
     let hinted = |s: &Session| req.hint_sub.as_ref().is_none_or(|sub| *sub == s.user_id);
     match session {
-        Some(s) if !req.prompt_login && fresh_enough(s) && hinted(s) => Decision::Issue,
+        Some(s) if !req.prompt_login && fresh_enough(s) && hinted(s) => {
+            if !req.acr_mfa || crate::domain::acr::is_mfa(&s.amr) {
+                Decision::Issue
+            } else if req.prompt_none {
+                // OIDC Core §3.1.2.6: the second factor needs the person.
+                Decision::Fail(OAuthError::new(
+                    ErrorCode::InteractionRequired,
+                    "the request needs a second factor that the session does not have",
+                ))
+            } else {
+                Decision::StepUp
+            }
+        }
         _ if req.prompt_none => Decision::Fail(OAuthError::new(
             ErrorCode::LoginRequired,
             "the user must sign in",
@@ -121,6 +133,7 @@ mod tests {
             hint_sub: None,
             response_mode: ResponseMode::Query,
             consent_sid: None,
+            acr_mfa: false,
         }
     }
 
@@ -168,6 +181,31 @@ mod tests {
             decide(&none_old, Some(&s), 150),
             Decision::Fail(_)
         ));
+    }
+
+    #[test]
+    fn acr_values_mfa_steps_up_a_one_factor_session() {
+        let pwd = session(100);
+        let mfa = Session {
+            amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
+            ..session(100)
+        };
+        let asks = AuthorizationRequest {
+            acr_mfa: true,
+            ..req()
+        };
+        assert_eq!(decide(&asks, Some(&pwd), 150), Decision::StepUp);
+        assert_eq!(decide(&asks, Some(&mfa), 150), Decision::Issue);
+        assert_eq!(decide(&asks, None, 150), Decision::Login);
+        let none = AuthorizationRequest {
+            prompt_none: true,
+            ..asks
+        };
+        assert!(matches!(
+            decide(&none, Some(&pwd), 150),
+            Decision::Fail(e) if e.code == ErrorCode::InteractionRequired
+        ));
+        assert_eq!(decide(&none, Some(&mfa), 150), Decision::Issue);
     }
 
     #[test]

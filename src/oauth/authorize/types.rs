@@ -34,6 +34,10 @@ pub struct AuthorizationRequest {
     /// Set when the request waits on the consent page: the session (`sid`) that must answer it.
     #[serde(default)]
     pub consent_sid: Option<String>,
+    /// `acr_values` holds `urn:portcullis:acr:mfa` (OIDC Core §3.1.2.1): a session signed in
+    /// with one factor adds the second before a code is issued (step-up).
+    #[serde(default)]
+    pub acr_mfa: bool,
 }
 
 /// How the authorization response travels back (OAuth 2.0 Multiple Response Types §2.1,
@@ -132,6 +136,9 @@ pub enum Decision {
     Consent,
     /// The person must sign in (again).
     Login,
+    /// The person is signed in with one factor where the request asks for two: the second
+    /// factor first (step-up), then on as for `Issue`.
+    StepUp,
     /// Answer the client with this error (e.g. `login_required` for `prompt=none`).
     Fail(OAuthError),
 }

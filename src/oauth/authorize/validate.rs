@@ -189,6 +189,11 @@ pub async fn validate(
             ))
         })?),
     };
+    // OIDC Core §3.1.2.1 `acr_values`: space-separated, in order of preference, voluntary
+    // (§5.5.1.1); unknown values are ignored. Asking for `mfa` asks for a second factor.
+    let acr_mfa = params
+        .get("acr_values")
+        .is_some_and(|v| v.split(' ').any(|a| a == crate::domain::acr::ACR_MFA));
     let nonce = params.get("nonce").map(|n| (*n).to_owned());
     if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_LEN) {
         return Err(fail(OAuthError::invalid_request("nonce is too long")));
@@ -255,6 +260,7 @@ pub async fn validate(
             hint_sub,
             response_mode,
             consent_sid: None,
+            acr_mfa,
         },
         client,
     ))

@@ -91,7 +91,7 @@ pub async fn grant(
         .ok_or_else(invalid)?;
 
     let scope = Scope::parse(&stored.scope).unwrap_or_default();
-    let access = access_token::mint(
+    let access = access_token::mint_with_amr(
         provider,
         &Grant {
             sub: &user.id,
@@ -103,6 +103,7 @@ pub async fn grant(
             ttl,
             user: Some(&user),
         },
+        &stored.amr,
         jti.clone(),
         now,
     )?;

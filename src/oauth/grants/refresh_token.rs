@@ -117,7 +117,7 @@ pub async fn grant(
     }
 
     let scope_text = scope.to_string();
-    let access = access_token::mint(
+    let access = access_token::mint_with_amr(
         provider,
         &Grant {
             sub: &user.id,
@@ -129,6 +129,7 @@ pub async fn grant(
             ttl,
             user: Some(&user),
         },
+        &stored.amr,
         jti,
         now,
     )?;

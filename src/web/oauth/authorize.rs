@@ -73,6 +73,12 @@ async fn handle(state: &AppState, jar: &CookieJar, pairs: &[(String, String)]) -
             proceed(state, req, &client, &sess, None, now).await
         }
         Decision::Fail(error) => respond(state, &authorize::deny(provider, &req, &error)),
+        Decision::StepUp => {
+            let Some((sess, user)) = current else {
+                return pages::internal_error(state);
+            };
+            pages::mfa::step_up(state, jar, req, &client, &sess, &user, now).await
+        }
         Decision::Login => match authorize::save_login_request(provider, &req, now).await {
             Ok(handle) => redirect(&format!("/login?rid={handle}")),
             Err(e) => store_failure(state, &req, &e, "cannot save login request"),

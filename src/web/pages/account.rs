@@ -56,7 +56,7 @@ fn notice_for(done: &str) -> Option<&'static str> {
     })
 }
 
-fn utc(ts: i64) -> String {
+pub(super) fn utc(ts: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ts)
         .map(|t| {
             format!(
@@ -118,6 +118,10 @@ async fn render(
     ctx.insert("profile", &profile);
     ctx.insert("sessions", &sessions);
     ctx.insert("consents", &consents);
+    ctx.insert(
+        "mfa",
+        &crate::accounts::mfa::factors(&state.accounts, user).await?,
+    );
     ctx.insert("notice", &notice);
     ctx.insert("errors", &field_view(SECTIONS, errors));
     ctx.insert(
@@ -150,7 +154,7 @@ fn done(what: &str) -> Response {
 }
 
 /// The CSRF check every POST starts with.
-fn check_csrf(state: &AppState, jar: &CookieJar, token: &str) -> Result<(), PageError> {
+pub(super) fn check_csrf(state: &AppState, jar: &CookieJar, token: &str) -> Result<(), PageError> {
     if csrf::verify(state, jar, token) {
         Ok(())
     } else {

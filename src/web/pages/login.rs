@@ -215,6 +215,10 @@ pub async fn finish_login(
     rid: &str,
     now: i64,
 ) -> PageResult {
+    // An account with a second factor is asked for it before any session starts.
+    if let Some(resp) = super::mfa_wait::require_second_factor(state, &jar, auth, rid, now).await? {
+        return Ok(resp);
+    }
     let replacing = jar.get(state.cookies.session).map(|c| c.value().to_owned());
     let started = sessions::start(&state.accounts, replacing.as_deref(), auth, caller, now).await?;
     let user = &auth.user;
