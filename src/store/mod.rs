@@ -11,6 +11,7 @@ mod groups;
 mod invitations;
 mod logout;
 mod outbox;
+pub(crate) mod outbox_admin;
 mod postgres;
 mod profile;
 mod rows;
@@ -32,6 +33,7 @@ pub use groups::{Group, GroupStore};
 pub use invitations::InvitationStore;
 pub use logout::{Delivery, LogoutStore, SessionRef};
 pub use outbox::{Channel, MailStore, NewMail, OutboxMail};
+pub use outbox_admin::{OutboxAdminStore, OutboxEntry};
 pub use postgres::PgStore;
 pub use profile::{AccountPageStore, ProfileUpdate};
 pub use sessions::{NewSession, PasswordChange, Session, SessionInfo, SessionStore};
@@ -52,6 +54,7 @@ pub trait Store:
     + AccountStore
     + AccountPageStore
     + MailStore
+    + OutboxAdminStore
     + InvitationStore
     + Send
     + Sync
@@ -69,6 +72,7 @@ impl<T> Store for T where
         + AccountStore
         + AccountPageStore
         + MailStore
+        + OutboxAdminStore
         + InvitationStore
         + Send
         + Sync
@@ -80,7 +84,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::{
         AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, GroupStore,
-        InvitationStore, LogoutStore, MailStore, SessionStore, Store, TokenStore,
+        InvitationStore, LogoutStore, MailStore, OutboxAdminStore, SessionStore, Store, TokenStore,
     };
 }
 

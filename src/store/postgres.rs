@@ -92,6 +92,7 @@ super::admin::impl_admin_store!(PgStore);
 super::groups::impl_group_store!(PgStore);
 super::accounts::impl_account_store!(PgStore, sqlx::Postgres);
 super::outbox::impl_mail_store!(PgStore);
+super::outbox_admin::impl_outbox_admin_store!(PgStore);
 super::profile::impl_profile_store!(PgStore);
 super::sessions::impl_session_store!(PgStore, sqlx::Postgres);
 super::invitations::impl_invitation_store!(PgStore);

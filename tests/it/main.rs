@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod abuse;
 mod account_page;
 mod accounts;
 mod admin_api;
@@ -22,6 +23,7 @@ mod email_identity;
 mod faults;
 mod flow;
 mod hardening;
+mod mail_requeue;
 mod metrics;
 mod phone;
 mod proxies;
