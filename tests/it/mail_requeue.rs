@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::accounts::{SmtpSink, free_port, link_in, outbox, page, smtp_env, start_with};
-use crate::admin_api::{Api, admin_token};
+use crate::admin_api::{ADMIN_EMAIL, Api, admin_token};
 use crate::backend_tests;
 use crate::cli::cli_on;
 use crate::helpers::*;
@@ -19,6 +19,16 @@ async fn app_giving_up(backend: Backend, port: u16) -> TestApp {
     let mut env = smtp_env(port);
     env.push(("PORTCULLIS_MAIL__MAX_ATTEMPTS", "1".into()));
     start_with(backend, &env).await
+}
+
+/// A new admin token through the code flow, on the app's clock (after `advance`, the first one
+/// has expired).
+async fn admin_again(app: &TestApp) -> String {
+    let client = app.confidential_client().await;
+    let tokens = app
+        .login_and_exchange(&client, ADMIN_EMAIL, "openid portcullis:admin")
+        .await;
+    tokens["access_token"].as_str().unwrap().to_owned()
 }
 
 /// Wait until the newest message to `to` is given up; its id.
@@ -171,6 +181,7 @@ backend_tests! {
 
         // A stored body whose link expired meanwhile is re-issued too, never sent dead.
         app.provider.clock.advance(app.provider.settings.accounts.reset_link_ttl + 1);
+        let api = Api { app: &app, token: admin_again(&app).await };
         let rows = outbox(&app, "ted@example.com").await;
         assert!(!rows[0].body_text.is_empty(), "body still stored");
         let (status, body) = api.post(&format!("/mail/{ted_mail}/requeue"), json!({})).await;
@@ -195,6 +206,7 @@ backend_tests! {
         // The code expired: nothing to send as it is, and a sign-in code is not re-issued to a
         // person who is no longer waiting for it.
         app.provider.clock.advance(app.provider.settings.accounts.login_code_ttl + 1);
+        let api = Api { app: &app, token: admin_again(&app).await };
         let before = outbox(&app, "tai@example.com").await;
         let (status, body) = api.post(&format!("/mail/{id}/requeue"), json!({})).await;
         problem(status, &body, StatusCode::CONFLICT, "expired sign-in code");
