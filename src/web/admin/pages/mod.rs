@@ -42,7 +42,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/groups", get(groups::index).post(groups::create))
         .route("/admin/groups/{id}", get(groups::show).post(groups::act))
         .route("/admin/mail", get(mail::index))
-        .route("/admin/mail/{id}/requeue", axum::routing::post(mail::requeue))
+        .route(
+            "/admin/mail/{id}/requeue",
+            axum::routing::post(mail::requeue),
+        )
         .route("/admin/audit", get(audit::index))
         .route("/admin/audit/export", get(audit::export))
         .route("/static/admin.css", get(stylesheet))
