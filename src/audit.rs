@@ -44,6 +44,9 @@ pub mod action {
     /// An admin sent a user who has not chosen a password yet a new invitation link (the older
     /// links stop working).
     pub const ADMIN_USER_INVITATION_RESEND: &str = "admin.user.invitation_resend";
+    /// An admin put a given-up message back in the queue, as it was or re-issued as a fresh one
+    /// (details: the message id, `mode`, the queued message's id; never a body).
+    pub const ADMIN_MAIL_REQUEUE: &str = "admin.mail.requeue";
     /// An invited person chose a password through the invitation link.
     pub const INVITATION_ACCEPT: &str = "invitation.accept";
     pub const ADMIN_ROLE_GRANT: &str = "admin.role.grant";

@@ -18,6 +18,7 @@ use crate::store::StoreError;
 
 mod clients;
 mod keys;
+mod mail;
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +53,9 @@ enum Command {
     /// Manage signing keys: rotate, prune, list.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Given-up mail and text messages: list, re-queue.
+    #[command(subcommand)]
+    Mail(mail::MailCommand),
     /// Measure argon2id with the configured `[argon2]` parameters on this machine: the time of
     /// one hash and hashes per second on all cores (to tune the parameters; benches/load.sh
     /// reports sign-in cost beside it).
@@ -256,6 +260,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             clients::rotate_secret(settings, args).await
         }
         Command::Keys(command) => keys::run(settings, command).await,
+        Command::Mail(command) => mail::run(settings, command).await,
         Command::HashBench { seconds, json } => hash_bench(&settings, seconds, json),
         Command::Client(ClientCommand::List { json }) => list_clients(settings, json).await,
     }

@@ -10,6 +10,7 @@ pub mod audit_log;
 pub mod clients;
 pub mod dashboard;
 pub mod groups;
+pub mod outbox;
 pub mod users;
 
 use crate::audit::{Event, Origin};

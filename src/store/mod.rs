@@ -17,6 +17,7 @@ mod logout;
 mod mail_lock;
 pub(crate) mod mfa;
 mod outbox;
+pub(crate) mod outbox_admin;
 mod postgres;
 mod profile;
 mod rows;
@@ -45,6 +46,7 @@ pub use logout::{Delivery, LogoutStore, SessionRef};
 pub use mail_lock::{MailLocking, MailSendLock};
 pub use mfa::{MfaPending, MfaStore, TotpRecord};
 pub use outbox::{Channel, MailStore, NewMail, OutboxMail};
+pub use outbox_admin::{OutboxAdminStore, OutboxEntry};
 pub use postgres::PgStore;
 pub use profile::{AccountPageStore, ProfileUpdate};
 pub use sessions::{NewSession, PasswordChange, Session, SessionInfo, SessionStore};
@@ -66,6 +68,7 @@ pub trait Store:
     + AccountPageStore
     + MailStore
     + MailLocking
+    + OutboxAdminStore
     + InvitationStore
     + KeyStore
     + LimiterStore
@@ -88,6 +91,7 @@ impl<T> Store for T where
         + AccountPageStore
         + MailStore
         + MailLocking
+        + OutboxAdminStore
         + InvitationStore
         + KeyStore
         + LimiterStore
@@ -103,12 +107,9 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::{
         AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, DeviceStore, GroupStore,
-        InvitationStore, KeyStore, LimiterStore, LogoutStore, MailLocking, MailStore, SessionStore,
-        Store, TokenStore,
-        AccountPageStore, AccountStore, AdminStore, AuditStore, CoreStore, GroupStore,
-        InvitationStore, LogoutStore, MailStore, MfaStore, SessionStore, Store, TokenStore,
+        InvitationStore, KeyStore, LimiterStore, LogoutStore, MailLocking, MailStore, MfaStore,
+        OutboxAdminStore, SessionStore, Store, TokenStore,
     };
-};
 }
 
 #[derive(Debug, thiserror::Error)]

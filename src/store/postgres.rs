@@ -123,6 +123,7 @@ super::mail_lock::impl_mail_lock!(
     "FOR UPDATE SKIP LOCKED",
     true
 );
+super::outbox_admin::impl_outbox_admin_store!(PgStore);
 super::profile::impl_profile_store!(PgStore);
 super::sessions::impl_session_store!(PgStore, sqlx::Postgres);
 super::invitations::impl_invitation_store!(PgStore);

@@ -172,6 +172,7 @@ super::groups::impl_group_store!(SqliteStore);
 super::accounts::impl_account_store!(SqliteStore, sqlx::Sqlite);
 super::outbox::impl_mail_store!(SqliteStore);
 super::mail_lock::impl_mail_lock!(SqliteStore, SqliteMailLock, sqlx::Sqlite, "", false);
+super::outbox_admin::impl_outbox_admin_store!(SqliteStore);
 super::profile::impl_profile_store!(SqliteStore);
 super::sessions::impl_session_store!(SqliteStore, sqlx::Sqlite);
 super::invitations::impl_invitation_store!(SqliteStore);

@@ -95,6 +95,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/admin/groups.html"),
     ),
     (
+        "admin/mail.html",
+        include_str!("../../templates/admin/mail.html"),
+    ),
+    (
         "admin/group.html",
         include_str!("../../templates/admin/group.html"),
     ),

@@ -32,6 +32,8 @@ async fn openapi_document_lists_every_operation() {
         ("/admin/api/v1/audit", "get"),
         ("/admin/api/v1/audit/export", "get"),
         ("/admin/api/v1/dashboard", "get"),
+        ("/admin/api/v1/mail/given-up", "get"),
+        ("/admin/api/v1/mail/{id}/requeue", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),

@@ -332,7 +332,7 @@ fn serve_answers_logs_json_and_stops_on_sigterm() {
 }
 
 /// `portcullis ARGS` on the database of a running test app (same settings as its server).
-fn cli_on(app: &TestApp, args: &[&str]) -> Output {
+pub(crate) fn cli_on(app: &TestApp, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(args)
         .current_dir(app.dir.path())
@@ -342,6 +342,7 @@ fn cli_on(app: &TestApp, args: &[&str]) -> Output {
             "PORTCULLIS_DATABASE_URL",
             app.provider.settings.database_url.expose(),
         )
+        .env("PORTCULLIS_ISSUER", &app.issuer)
         .env("PORTCULLIS_KEYS_DIR", &app.provider.settings.keys_dir)
         .env("PORTCULLIS_LOG_LEVEL", "error")
         .output()

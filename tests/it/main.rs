@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod abuse;
 mod account_page;
 mod accounts;
 mod admin_api;
@@ -23,6 +24,7 @@ mod faults;
 mod flow;
 mod hardening;
 mod keyring;
+mod mail_requeue;
 mod metrics;
 mod nodes;
 mod mfa;

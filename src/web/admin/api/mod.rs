@@ -9,6 +9,7 @@ mod audit;
 mod clients;
 mod dashboard;
 mod groups;
+mod mail;
 mod users;
 
 use axum::Router;
@@ -65,7 +66,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[openapi(
     info(
         title = "Portcullis admin API",
-        description = "Manage users, clients, groups and read the audit log. Authenticate with a Bearer access token issued by Portcullis with scope `portcullis:admin`. Errors are RFC 7807 problem details."
+        description = "Manage users, clients, groups, re-queue given-up mail and read the audit log. Authenticate with a Bearer access token issued by Portcullis with scope `portcullis:admin`. Errors are RFC 7807 problem details."
     ),
     modifiers(&BearerScheme),
     components(schemas(Problem))
@@ -107,6 +108,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(groups::show, groups::rename, groups::delete))
         .routes(routes!(groups::members))
         .routes(routes!(groups::add_member, groups::remove_member))
+        .routes(routes!(mail::given_up))
+        .routes(routes!(mail::requeue))
         .routes(routes!(audit::list))
         .routes(routes!(audit::export))
         .routes(routes!(dashboard::show))

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod clients;
 pub mod dashboard;
 pub mod groups;
+pub mod mail;
 pub mod users;
 
 use axum::Router;
@@ -40,6 +41,11 @@ pub fn router() -> Router<AppState> {
         .route("/admin/clients/{id}", get(clients::show).post(clients::act))
         .route("/admin/groups", get(groups::index).post(groups::create))
         .route("/admin/groups/{id}", get(groups::show).post(groups::act))
+        .route("/admin/mail", get(mail::index))
+        .route(
+            "/admin/mail/{id}/requeue",
+            axum::routing::post(mail::requeue),
+        )
         .route("/admin/audit", get(audit::index))
         .route("/admin/audit/export", get(audit::export))
         .route("/static/admin.css", get(stylesheet))
