@@ -212,7 +212,10 @@ async fn three_nodes_on_one_postgres_database() {
     .await;
     assert_eq!(refreshed.status(), 200);
     let refreshed: Value = refreshed.json().await.unwrap();
-    let at = first["access_token"].as_str().expect("access token").to_owned();
+    let at = first["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned();
 
     // Node 1 has the token in its mirror as active; node 3 revokes it; node 1 refuses it on
     // the very next request (no sleep, no poll).
