@@ -83,7 +83,6 @@ impl Application {
     pub async fn with_listener(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
         // Before the database is touched: a missing key-encryption key changes nothing.
         crate::keyring::kek_for(&settings).context("cannot load signing keys")?;
-        let single_node = store::lock_for_serving(settings.database_url.expose());
         let store = open_store(&settings).await?;
         let keyring = Keyring::open(&settings, store.clone())
             .await
@@ -92,6 +91,8 @@ impl Application {
             .csrf_key()
             .await
             .context("cannot load the CSRF key")?;
+        // Only a server that is going to serve looks for another one on its SQLite file.
+        let single_node = store::lock_for_serving(settings.database_url.expose());
         let hasher = PasswordHasher::new(&settings.argon2).context("invalid argon2 parameters")?;
         let discovery = serde_json::to_vec(&crate::oidc::discovery::metadata(&settings))
             .context("cannot serialise discovery")?;
