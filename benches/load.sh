@@ -266,6 +266,9 @@ bench_database() { # $1 = sqlite | postgres
     psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS portcullis_bench WITH (FORCE)" >/dev/null
     psql "$PG_ADMIN_URL" -qc "CREATE DATABASE portcullis_bench" >/dev/null
     export PORTCULLIS_DATABASE_URL="${PG_ADMIN_URL%/*}/portcullis_bench"
+    # With PostgreSQL the signing keys live in the database, sealed with this key.
+    PORTCULLIS_KEYS_ENCRYPTION_KEY="$(openssl rand -base64 32)"
+    export PORTCULLIS_KEYS_ENCRYPTION_KEY
   else
     export PORTCULLIS_DATABASE_URL="sqlite://$WORK/bench.db"
   fi
