@@ -18,7 +18,7 @@ use super::access_token;
 use super::error::OAuthError;
 use super::form::FormParams;
 use crate::crypto::hash_secret;
-use crate::domain::{Client, User};
+use crate::domain::Client;
 
 /// An introspection request (RFC 7662 §2.1): the token to look at. `token_type_hint` is accepted
 /// but not needed (see [`introspect`]).
@@ -96,10 +96,10 @@ async fn access(
     let username = if claims.sub == claims.client_id && claims.auth_time.is_none() {
         None
     } else {
-        match provider.store.find_user(&claims.sub).await? {
-            Some(u) if u.is_active() => Some(u.email),
-            _ => return Ok(inactive()),
-        }
+        let Some(email) = provider.store.active_user_email(&claims.sub).await? else {
+            return Ok(inactive());
+        };
+        Some(email)
     };
     let mut m = Map::new();
     m.insert("active".into(), true.into());
@@ -137,19 +137,14 @@ async fn refresh(
     if stored.client_id != caller.id || !stored.is_live(now) {
         return Ok(inactive());
     }
-    let Some(user) = provider
-        .store
-        .find_user(&stored.user_id)
-        .await?
-        .filter(User::is_active)
-    else {
+    let Some(email) = provider.store.active_user_email(&stored.user_id).await? else {
         return Ok(inactive());
     };
     let mut m = Map::new();
     m.insert("active".into(), true.into());
     m.insert("scope".into(), stored.scope.into());
     m.insert("client_id".into(), stored.client_id.into());
-    m.insert("username".into(), user.email.into());
+    m.insert("username".into(), email.into());
     m.insert("token_type".into(), "refresh_token".into());
     m.insert("exp".into(), stored.expires_at.into());
     m.insert("iat".into(), stored.created_at.into());

@@ -237,6 +237,9 @@ pub trait CoreStore: Send + Sync + 'static {
     // Users
     async fn create_user(&self, user: &NewUser, now: i64) -> StoreResult<User>;
     async fn find_user(&self, id: &str) -> StoreResult<Option<User>>;
+    /// The address of account `id` while it may use its tokens (neither deleted nor disabled):
+    /// one indexed row, without the roles and groups `find_user` aggregates (introspection).
+    async fn active_user_email(&self, id: &str) -> StoreResult<Option<String>>;
     /// The account whose address has `email`'s canonical form (deleted accounts excepted).
     async fn find_user_by_email(&self, email: &Email) -> StoreResult<Option<User>>;
     /// Fill `users.email_canonical` where it is missing (rows from before migration 0013), in

@@ -120,6 +120,20 @@ macro_rules! impl_sql_store {
                 row.map($crate::store::sql::FullUserRow::into_user).transpose()
             }
 
+            async fn active_user_email(
+                &self,
+                id: &str,
+            ) -> $crate::store::StoreResult<Option<String>> {
+                let row: Option<(String,)> = sqlx::query_as(
+                    "SELECT email FROM users \
+                     WHERE id = $1 AND deleted_at IS NULL AND disabled_at IS NULL",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(email,)| email))
+            }
+
             async fn find_user_by_email(
                 &self,
                 email: &$crate::domain::Email,

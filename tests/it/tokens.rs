@@ -458,6 +458,23 @@ backend_tests! {
         assert_eq!(error_of(resp).await, (400, "invalid_request".into()));
     }
 
+    async fn introspection_refuses_a_disabled_accounts_tokens_by_the_account_alone(app: TestApp) {
+        // The account row alone (its sessions not ended, nothing on the deny-list) decides.
+        let user = app.create_user(EMAIL, PASSWORD).await;
+        let client = app.confidential_client().await;
+        let t = app.login_and_exchange(&client, EMAIL, "openid offline_access").await;
+        let at = t["access_token"].as_str().unwrap();
+        let rt = t["refresh_token"].as_str().unwrap();
+        assert_eq!(introspect(&app, &client, at).await["username"], EMAIL);
+        assert_eq!(introspect(&app, &client, rt).await["username"], EMAIL);
+        let now = portcullis::now();
+        assert!(app.provider.store.set_user_disabled(&user.id, Some(now), now).await.unwrap());
+        assert_eq!(introspect(&app, &client, at).await, serde_json::json!({"active": false}));
+        assert_eq!(introspect(&app, &client, rt).await, serde_json::json!({"active": false}));
+        assert!(app.provider.store.set_user_disabled(&user.id, None, now).await.unwrap());
+        assert_eq!(introspect(&app, &client, at).await["active"], true);
+    }
+
     async fn introspection_of_active_and_inactive_tokens(app: TestApp) {
         app.create_user(EMAIL, PASSWORD).await;
         let client = app.confidential_client().await;
